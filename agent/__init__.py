@@ -1,0 +1,1 @@
+"""The workstation agent: watches readers and serves the localhost bridge (later issues)."""

@@ -1,0 +1,114 @@
+"""Reader and card events, from any backend, without busy polling.
+
+The backend blocks in its own wait primitive (SCardGetStatusChange for PC/SC) with a timeout,
+so the monitor thread wakes on a change or at most once per ``wait_timeout`` to notice a stop
+request. Events are derived by comparing snapshots (:func:`diff_states`), one rule for every
+backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from cardkit.transport.base import (
+    CardEvent,
+    ReaderBackend,
+    ReaderState,
+    TransportError,
+    diff_states,
+)
+
+log = logging.getLogger("cardkit.transport.monitor")
+
+Listener = Callable[[CardEvent], None]
+
+
+class ReaderMonitor:
+    """Watches a backend in a thread and hands out :class:`CardEvent` objects.
+
+    Use either :meth:`subscribe` (callbacks run on the monitor thread) or :meth:`get` (a
+    queue). The readers present at start are reported as ``READER_ADDED`` (and
+    ``CARD_INSERTED``) events too, so a listener needs no separate initial scan. When the
+    backend fails (pcscd stopped), every known reader is reported removed and the monitor
+    retries after ``retry_delay``.
+    """
+
+    def __init__(
+        self, backend: ReaderBackend, *, wait_timeout: float = 1.0, retry_delay: float = 1.0
+    ) -> None:
+        self._backend = backend
+        self._wait_timeout = wait_timeout
+        self._retry_delay = retry_delay
+        self._listeners: list[Listener] = []
+        self._queue: queue.Queue[CardEvent] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._states: dict[str, ReaderState] = {}
+        self._states_lock = threading.Lock()
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def states(self) -> dict[str, ReaderState]:
+        """The last snapshot the monitor saw."""
+        with self._states_lock:
+            return dict(self._states)
+
+    def start(self) -> ReaderMonitor:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="reader-monitor", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._backend.cancel_wait()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> ReaderMonitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def get(self, timeout: float | None = None) -> CardEvent | None:
+        """The next event, or None when ``timeout`` seconds pass without one."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _publish(self, new: dict[str, ReaderState]) -> None:
+        with self._states_lock:
+            old, self._states = self._states, new
+        for event in diff_states(old, new):
+            log.debug("%s %s", event.kind.value, event.reader)
+            self._queue.put(event)
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("reader event listener failed on %s", event)
+
+    def _run(self) -> None:
+        current: dict[str, ReaderState] | None = None
+        while not self._stop.is_set():
+            try:
+                if current is None:
+                    current = self._backend.states()
+                else:
+                    current = self._backend.wait_for_change(current, self._wait_timeout)
+            except TransportError as exc:
+                log.warning("reader monitor: %s; retrying", exc)
+                self._publish({})
+                current = None
+                self._stop.wait(self._retry_delay)
+                continue
+            if not self._stop.is_set():
+                self._publish(current)

@@ -1,0 +1,285 @@
+"""The PC/SC backend: pcscd (or WinSCard) through pyscard's thin ``scard`` module.
+
+This is the only module in cardkit that imports ``smartcard``. It uses the raw SCard calls,
+not pyscard's framework, so that every wait has a timeout, every PC/SC return code maps to a
+typed error, and bytes stay ``bytes`` outside this file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from smartcard import scard
+
+from cardkit.transport.base import (
+    CardConnection,
+    CardRemoved,
+    CardReset,
+    NoCard,
+    ReaderBusy,
+    ReaderState,
+    ReaderUnavailable,
+    TransportError,
+    TransportTimeout,
+)
+
+log = logging.getLogger("cardkit.transport.pcsc")
+
+PNP_READER = "\\\\?PnP?\\Notification"
+
+_REMOVED = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD}
+_READER_GONE = {
+    scard.SCARD_E_READER_UNAVAILABLE,
+    scard.SCARD_E_UNKNOWN_READER,
+    scard.SCARD_E_NO_READERS_AVAILABLE,
+    scard.SCARD_E_NO_SERVICE,
+    scard.SCARD_E_SERVICE_STOPPED,
+}
+_MAYBE_REMOVED = {
+    scard.SCARD_E_NOT_TRANSACTED,
+    scard.SCARD_F_COMM_ERROR,
+    scard.SCARD_W_UNRESPONSIVE_CARD,
+    scard.SCARD_W_UNPOWERED_CARD,
+    scard.SCARD_E_INVALID_HANDLE,
+}
+
+
+def _message(hr: int) -> str:
+    try:
+        return str(scard.SCardGetErrorMessage(hr))
+    except Exception:  # pragma: no cover - pyscard builds without the helper
+        return f"PC/SC error 0x{hr & 0xFFFFFFFF:08X}"
+
+
+def _raise_for(hr: int, what: str, reader: str = "") -> None:
+    """Map a PC/SC return code to cardkit's error family."""
+    if hr == scard.SCARD_S_SUCCESS:
+        return
+    where = f" on {reader!r}" if reader else ""
+    text = f"{what}{where}: {_message(hr)}"
+    if hr in _REMOVED:
+        raise CardRemoved(text) if what != "connect" else NoCard(text)
+    if hr in _READER_GONE:
+        raise ReaderUnavailable(text)
+    if hr == scard.SCARD_W_RESET_CARD:
+        raise CardReset(text)
+    if hr == scard.SCARD_E_SHARING_VIOLATION:
+        raise ReaderBusy(text)
+    if hr == scard.SCARD_E_TIMEOUT:
+        raise TransportTimeout(text)
+    raise TransportError(text)
+
+
+def _context() -> Any:
+    hr, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    _raise_for(hr, "establishing a PC/SC context (is pcscd running?)")
+    return context
+
+
+class PcscConnection:
+    """A connection to one card through PC/SC; implements :class:`CardConnection`."""
+
+    def __init__(self, reader: str, *, exclusive: bool = False) -> None:
+        self._reader = reader
+        self._share = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+        self._context = _context()
+        self._lock = threading.RLock()
+        self._handle: Any = None
+        try:
+            hr, self._handle, active = scard.SCardConnect(
+                self._context,
+                reader,
+                self._share,
+                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+            )
+            _raise_for(hr, "connect", reader)
+        except BaseException:
+            scard.SCardReleaseContext(self._context)
+            raise
+        self._set_protocol(active)
+        self._atr = self._read_atr()
+        log.debug("connected to %r (%s)", reader, self.protocol)
+
+    def _set_protocol(self, active: int) -> None:
+        self._active = active
+        self._pci = scard.SCARD_PCI_T1 if active == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
+
+    def _read_atr(self) -> bytes:
+        hr, _name, _state, _proto, atr = scard.SCardStatus(self._handle)
+        self._raise(hr, "status")
+        return bytes(atr)
+
+    @property
+    def reader(self) -> str:
+        return self._reader
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+    @property
+    def protocol(self) -> str:
+        return "T=1" if self._active == scard.SCARD_PROTOCOL_T1 else "T=0"
+
+    def _raise(self, hr: int, what: str) -> None:
+        """Like :func:`_raise_for`, but tells a removed card from a generic failure."""
+        if hr != scard.SCARD_S_SUCCESS and hr in _MAYBE_REMOVED and not self._card_present():
+            raise CardRemoved(f"{what} on {self._reader!r}: card removed ({_message(hr)})")
+        _raise_for(hr, what, self._reader)
+
+    def _card_present(self) -> bool:
+        hr, states = scard.SCardGetStatusChange(
+            self._context, 0, [(self._reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        if hr != scard.SCARD_S_SUCCESS:
+            return False
+        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+
+    def transmit(self, apdu: bytes) -> bytes:
+        if self._handle is None:
+            raise TransportError(f"connection to {self._reader!r} is closed")
+        with self._lock:
+            hr, response = scard.SCardTransmit(self._handle, self._pci, list(apdu))
+        if hr != scard.SCARD_S_SUCCESS:
+            self._raise(hr, "transmit")
+        return bytes(response)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            hr = scard.SCardBeginTransaction(self._handle)
+            self._raise(hr, "begin transaction")
+            try:
+                yield
+            finally:
+                hr = scard.SCardEndTransaction(self._handle, scard.SCARD_LEAVE_CARD)
+                if hr != scard.SCARD_S_SUCCESS:
+                    # The card may be gone already; the caller's own error (if any) matters more.
+                    log.debug("end transaction on %r: %s", self._reader, _message(hr))
+
+    def reconnect(self, reset: bool = False) -> None:
+        init = scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
+        with self._lock:
+            hr, active = scard.SCardReconnect(
+                self._handle, self._share, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1, init
+            )
+            self._raise(hr, "reconnect")
+            self._set_protocol(active)
+            self._atr = self._read_atr()
+
+    def disconnect(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                scard.SCardDisconnect(self._handle, scard.SCARD_LEAVE_CARD)
+                self._handle = None
+            if self._context is not None:
+                scard.SCardReleaseContext(self._context)
+                self._context = None
+
+    def __enter__(self) -> PcscConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+    # For benchmarks that compare against raw pyscard on the very same card handle.
+    @property
+    def raw_handle(self) -> tuple[Any, Any]:
+        """The pyscard (handle, PCI) pair; for benchmarks only."""
+        return self._handle, self._pci
+
+
+def _state_from_event(name: str, event: int, atr: list[int] | bytes) -> ReaderState:
+    present = bool(event & scard.SCARD_STATE_PRESENT) and not event & scard.SCARD_STATE_MUTE
+    return ReaderState(
+        name=name,
+        card_present=present,
+        atr=bytes(atr) if present and atr else None,
+        in_use_exclusively=bool(event & scard.SCARD_STATE_EXCLUSIVE),
+        events=(event >> 16) & 0xFFFF,
+    )
+
+
+class PcscBackend:
+    """Readers known to pcscd; implements :class:`ReaderBackend`.
+
+    One PC/SC context is kept for listing, another for blocking waits (pcsc-lite holds a
+    context's lock for the whole of a wait, and SCardCancel targets one context); each
+    connection gets its own.
+    """
+
+    def __init__(self) -> None:
+        self._context: Any = None
+        self._wait_context: Any = None
+        self._lock = threading.Lock()
+
+    def _ctx(self) -> Any:
+        if self._context is None:
+            self._context = _context()
+        return self._context
+
+    def close(self) -> None:
+        for attr in ("_context", "_wait_context"):
+            context = getattr(self, attr)
+            if context is not None:
+                scard.SCardReleaseContext(context)
+                setattr(self, attr, None)
+
+    def readers(self) -> list[str]:
+        with self._lock:
+            hr, readers = scard.SCardListReaders(self._ctx(), [])
+        if hr in (scard.SCARD_E_NO_READERS_AVAILABLE, scard.SCARD_E_READER_UNAVAILABLE):
+            return []
+        if hr in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_INVALID_HANDLE):
+            # pcscd restarted since the context was made: one fresh try.
+            self.close()
+            with self._lock:
+                hr, readers = scard.SCardListReaders(self._ctx(), [])
+        _raise_for(hr, "listing readers")
+        return list(readers)
+
+    def states(self) -> dict[str, ReaderState]:
+        names = self.readers()
+        if not names:
+            return {}
+        with self._lock:
+            hr, found = scard.SCardGetStatusChange(
+                self._ctx(), 0, [(n, scard.SCARD_STATE_UNAWARE) for n in names]
+            )
+        if hr == scard.SCARD_E_TIMEOUT:  # pragma: no cover - zero timeout with UNAWARE
+            return {}
+        _raise_for(hr, "reading reader states")
+        return {name: _state_from_event(name, event, atr) for name, event, atr in found}
+
+    def connect(self, reader: str, *, exclusive: bool = False) -> CardConnection:
+        return PcscConnection(reader, exclusive=exclusive)
+
+    def wait_for_change(
+        self, known: Mapping[str, ReaderState], timeout: float
+    ) -> dict[str, ReaderState]:
+        watch: list[tuple[str, int]] = []
+        for name, state in known.items():
+            flag = scard.SCARD_STATE_PRESENT if state.card_present else scard.SCARD_STATE_EMPTY
+            watch.append((name, (state.events << 16) | flag))
+        watch.append((PNP_READER, len(known) << 16))
+        if self._wait_context is None:
+            self._wait_context = _context()
+        hr, _ = scard.SCardGetStatusChange(self._wait_context, max(0, int(timeout * 1000)), watch)
+        if hr in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_INVALID_HANDLE):
+            self.close()  # pcscd restarted: the next call starts afresh
+        if hr not in (
+            scard.SCARD_S_SUCCESS,
+            scard.SCARD_E_TIMEOUT,
+            scard.SCARD_E_CANCELLED,
+            scard.SCARD_E_UNKNOWN_READER,
+        ):
+            _raise_for(hr, "waiting for reader changes")
+        return self.states()
+
+    def cancel_wait(self) -> None:
+        if self._wait_context is not None:
+            scard.SCardCancel(self._wait_context)

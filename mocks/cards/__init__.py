@@ -1,0 +1,70 @@
+"""Mock cards built from profiles (see :mod:`mocks.profiles`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mocks.cards.iso7816 import DF, EF, Access, Iso7816Card, PinReference, Secret, SwError
+from mocks.profiles import Profile, ProfileError, load_profile, value
+
+__all__ = ["DF", "EF", "Access", "Iso7816Card", "PinReference", "Secret", "SwError", "build_card"]
+
+
+def _node(spec: dict[str, Any]) -> EF | DF:
+    fid = int(spec["fid"], 16)
+    name = spec.get("name", "")
+    if "children" in spec or "aid" in spec:
+        df = DF(fid, name, bytes.fromhex(spec["aid"]) if "aid" in spec else None)
+        for child in spec.get("children", []):
+            df.add(_node(child))
+        return df
+    sfi = int(spec["sfi"], 16) if "sfi" in spec else None
+    read = Access.parse(spec.get("read"))
+    if "records" in spec:
+        return EF(fid, name, sfi, records=[value(r) for r in spec["records"]], read=read)
+    return EF(fid, name, sfi, data=bytearray(value(spec.get("data", {"hex": ""}))), read=read)
+
+
+def _secret(spec: dict[str, Any], default_name: str) -> Secret:
+    raw = value(spec["value"])
+    tries = int(spec.get("tries", 3))
+    return Secret(
+        name=spec.get("name", default_name),
+        value=raw,
+        max_tries=tries,
+        tries_left=int(spec.get("tries_left", tries)),
+        min_length=int(spec.get("min_length", len(raw))),
+        max_length=int(spec.get("max_length", len(raw))),
+    )
+
+
+def build_card(profile: Profile | str) -> Iso7816Card:
+    """A fresh card (new counters, new files) from a profile or a profile name."""
+    if isinstance(profile, str):
+        profile = load_profile(profile)
+    try:
+        mf = _node(profile["filesystem"])
+        if not isinstance(mf, DF) or mf.fid != 0x3F00:
+            raise ProfileError("the file system must start at the MF, 3F00")
+        pins: list[PinReference] = []
+        for spec in profile.get("pins", []):
+            pin = _secret(spec, "PIN")
+            puk = _secret(spec["puk"], "PUK") if "puk" in spec else None
+            for ref in spec.get("references", [{"ref": spec.get("ref", "01")}]):
+                pins.append(PinReference(int(ref["ref"], 16), pin, puk, pad_to=ref.get("pad_to")))
+        objects = {
+            int(tag, 16): (value(obj["value"]), Access.parse(obj.get("read")))
+            for tag, obj in profile.get("data_objects", {}).items()
+        }
+        return Iso7816Card(
+            bytes.fromhex(profile["atr"]),
+            mf,
+            name=profile["name"],
+            pins=pins,
+            data_objects=objects,
+            exact_le=bool(profile.get("exact_le", False)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ProfileError):
+            raise
+        raise ProfileError(f"profile {profile.get('name')!r} is not valid: {exc!r}") from exc
