@@ -124,7 +124,7 @@ class VpcdCard:
             self._want_inserted = False
             self._drop_socket()
             self._cond.notify_all()
-            self._cond.wait_for(lambda: self._state is not CardState.INSERTED, timeout)
+            self._cond.wait_for(lambda: self._state in (CardState.REMOVED, CardState.BUSY), timeout)
 
     def stop(self) -> None:
         with self._cond:

@@ -80,7 +80,10 @@ start() {
 stop() {
   local pids
   pids=$(ours)
-  [ -z "$pids" ] || kill $pids
+  [ -z "$pids" ] && return 0
+  kill $pids 2>/dev/null || true
+  for _ in $(seq 50); do [ -z "$(ours)" ] && return 0; sleep 0.1; done
+  kill -9 $(ours) 2>/dev/null || true
 }
 
 status() {

@@ -89,6 +89,12 @@ class CardConnection(Protocol):
 
     def disconnect(self) -> None: ...
 
+    def __enter__(self) -> CardConnection: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Disconnects."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ReaderState:

@@ -83,6 +83,9 @@ def _context() -> Any:
 class PcscConnection:
     """A connection to one card through PC/SC; implements :class:`CardConnection`."""
 
+    #: Seconds to wait for pcscd to notice a removal after a failed exchange.
+    removal_settle = 1.5
+
     def __init__(self, reader: str, *, exclusive: bool = False) -> None:
         self._reader = reader
         self._share = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
@@ -127,17 +130,33 @@ class PcscConnection:
 
     def _raise(self, hr: int, what: str) -> None:
         """Like :func:`_raise_for`, but tells a removed card from a generic failure."""
-        if hr != scard.SCARD_S_SUCCESS and hr in _MAYBE_REMOVED and not self._card_present():
+        if hr != scard.SCARD_S_SUCCESS and hr in _MAYBE_REMOVED and self._card_gone():
             raise CardRemoved(f"{what} on {self._reader!r}: card removed ({_message(hr)})")
         _raise_for(hr, what, self._reader)
 
-    def _card_present(self) -> bool:
+    def _card_gone(self) -> bool:
+        """Whether a failed exchange was a removal.
+
+        The driver fails the exchange at once, but pcscd notices the removal only at its next
+        poll of the reader (about 400 ms for vpcd, similar for CCID readers on interrupt-less
+        hardware), so a "present" answer is given ``removal_settle`` seconds to change.
+        """
         hr, states = scard.SCardGetStatusChange(
             self._context, 0, [(self._reader, scard.SCARD_STATE_UNAWARE)]
         )
         if hr != scard.SCARD_S_SUCCESS:
-            return False
-        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+            return True
+        event = states[0][1]
+        if not event & scard.SCARD_STATE_PRESENT:
+            return True
+        hr, states = scard.SCardGetStatusChange(
+            self._context,
+            int(self.removal_settle * 1000),
+            [(self._reader, event & ~scard.SCARD_STATE_CHANGED)],
+        )
+        if hr != scard.SCARD_S_SUCCESS:
+            return bool(hr != scard.SCARD_E_TIMEOUT)
+        return not states[0][1] & scard.SCARD_STATE_PRESENT
 
     def transmit(self, apdu: bytes) -> bytes:
         if self._handle is None:
@@ -146,6 +165,12 @@ class PcscConnection:
             hr, response = scard.SCardTransmit(self._handle, self._pci, list(apdu))
         if hr != scard.SCARD_S_SUCCESS:
             self._raise(hr, "transmit")
+        if len(response) < 2:
+            # vpcd (and some drivers) report a card vanishing mid-command as success with
+            # an empty answer; no card answers without a status word.
+            if self._card_gone():
+                raise CardRemoved(f"transmit on {self._reader!r}: card removed mid-command")
+            raise TransportError(f"transmit on {self._reader!r}: response of {len(response)} bytes")
         return bytes(response)
 
     @contextmanager

@@ -1,0 +1,100 @@
+"""cardkit's APDU round trip vs raw pyscard ``SCardTransmit`` on the same card handle.
+
+Both go to the same mock card in a vpcd reader through real pcscd. Calls alternate
+(cardkit, raw, raw, cardkit, ...) so that drift in machine load hits both sides equally; the
+ratio of medians is what to compare across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from contextlib import ExitStack
+
+from smartcard import scard
+
+from bench.stats import emit, summary
+from cardkit.apdu import ApduChannel, CommandAPDU
+from cardkit.transport.pcsc import PcscBackend, PcscConnection
+
+SELECT_MF = CommandAPDU(0x00, 0xA4, 0x00, 0x0C, b"\x3f\x00")
+
+
+def _mock_reader(stack: ExitStack, backend: PcscBackend) -> str:
+    """Serve a mock CPS in a free vpcd slot for the duration of the benchmark."""
+    from mocks.cards import build_card
+    from mocks.vpcd import VpcdCard
+
+    states = backend.states()
+    vpcd = sorted(n for n in states if n.startswith("Virtual PCD"))
+    free = [i for i, name in enumerate(vpcd) if not states[name].card_present]
+    if not free:
+        raise SystemExit("no free vpcd slot; pass --reader to use a card already inserted")
+    card = stack.enter_context(VpcdCard(build_card("cps-doctor"), slot=free[0]))
+    card.insert(timeout=15)
+    reader = vpcd[free[0]]
+    deadline = time.monotonic() + 10
+    while not backend.states()[reader].card_present:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"pcscd did not see the mock card in {reader}")
+        time.sleep(0.05)
+    return reader
+
+
+def run(n: int, reader: str | None) -> dict[str, object]:
+    backend = PcscBackend()
+    with ExitStack() as stack:
+        name = reader or _mock_reader(stack, backend)
+        conn = stack.enter_context(PcscConnection(name))
+        channel = ApduChannel(conn)
+        handle, pci = conn.raw_handle
+        raw = list(SELECT_MF.to_bytes())
+
+        def cardkit_call() -> None:
+            channel.send(SELECT_MF)
+
+        def raw_call() -> None:
+            hr, response = scard.SCardTransmit(handle, pci, raw)
+            assert hr == 0 and response[-2:] == [0x90, 0x00]
+
+        for _ in range(min(50, n)):  # warm-up
+            cardkit_call()
+            raw_call()
+        ours: list[int] = []
+        base: list[int] = []
+        clock = time.perf_counter_ns
+        for i in range(n):
+            pair = ((cardkit_call, ours), (raw_call, base))
+            for call, samples in pair if i % 2 == 0 else reversed(pair):
+                t0 = clock()
+                call()
+                samples.append(clock() - t0)
+    backend.close()
+    ck, pk = summary(ours), summary(base)
+    return {
+        "bench": "apdu",
+        "n": n,
+        "reader": name,
+        "cardkit": ck,
+        "pyscard": pk,
+        "ratio": round(ck["median_us"] / pk["median_us"], 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench apdu", description=__doc__)
+    parser.add_argument("--n", type=int, default=2000, help="APDUs per side")
+    parser.add_argument("--reader", help="use the card in this reader instead of a mock")
+    args = parser.parse_args(argv)
+    result = run(args.n, args.reader)
+    ck, pk = result["cardkit"], result["pyscard"]
+    assert isinstance(ck, dict) and isinstance(pk, dict)
+    print(f"APDU round trip over {result['reader']}, {args.n} SELECT MF per side")
+    print(
+        f"  cardkit ApduChannel.send : median {ck['median_us']:8.1f} us  p99 {ck['p99_us']:8.1f} us"
+    )
+    print(
+        f"  pyscard SCardTransmit    : median {pk['median_us']:8.1f} us  p99 {pk['p99_us']:8.1f} us"
+    )
+    print(f"  ratio (cardkit / pyscard): {result['ratio']}")
+    emit(result)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Set up (idempotent), start pcscd in its namespace and mock cards in the virtual readers,
+# then show what cardkit sees. The cards keep running in the background:
+#   scripts/demo.sh stop      pulls them out and stops them
+#   python -m mocks.vpcd ctl --slot 0 remove|insert     pulls out / puts back the CPS
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo -E); fi
+rundir=${CARDKIT_RUN_DIR:-/run/cardkit}
+
+stop_cards() {
+  local f
+  for f in "$rundir"/demo-slot*.pid; do
+    [ -e "$f" ] || continue
+    "${SUDO[@]}" kill "$(cat "$f")" 2>/dev/null || true
+    "${SUDO[@]}" rm -f "$f"
+  done
+}
+
+if [ "${1:-}" = "stop" ]; then
+  stop_cards
+  echo "demo: mock cards stopped"
+  exit 0
+fi
+
+bash scripts/setup.sh
+stop_cards
+
+start_card() {  # profile slot
+  local log="$rundir/demo-slot$2.log"
+  "${SUDO[@]}" bash -c "setsid '$here/.venv/bin/python' -m mocks.vpcd --profile '$1' --slot '$2' \
+    >'$log' 2>&1 </dev/null & echo \$! > '$rundir/demo-slot$2.pid'"
+  for _ in $(seq 100); do
+    if grep -q "inserted in vpcd slot" "$log" 2>/dev/null; then return 0; fi
+    if grep -q "^error" "$log" 2>/dev/null; then cat "$log" >&2; exit 1; fi
+    sleep 0.1
+  done
+  echo "demo: the mock card $1 did not start; see $log" >&2
+  exit 1
+}
+
+start_card cps-doctor 0
+sleep 0.5  # pcscd polls vpcd every ~400 ms
+
+echo
+echo "== cardkit readers"
+.venv/bin/cardkit readers
+echo
+echo "== cardkit info"
+.venv/bin/cardkit info --reader "Virtual PCD 00 00"
+cat <<TXT
+
+The mock CPS (profile cps-doctor, PIN 1234) sits in "Virtual PCD 00 00" and stays there.
+Try:  .venv/bin/cardkit readers --json
+      pcsc_scan -c          opensc-tool --list-readers
+      ${SUDO[*]:-}${SUDO[*]:+ }.venv/bin/python -m mocks.vpcd ctl --slot 0 remove    (then: insert)
+Stop: scripts/demo.sh stop
+TXT

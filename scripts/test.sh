@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up (idempotent) and run the whole test suite: lint, type check, and pytest with every
+# marker (in-process, PC/SC through pcscd+vpcd, third-party tools). Extra arguments go to
+# pytest, e.g. scripts/test.sh -k monitor.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+bash scripts/setup.sh
+
+echo "== ruff"
+.venv/bin/ruff check cardkit agent mocks bench tests
+.venv/bin/ruff format --check cardkit agent mocks bench tests
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+if [ "$(id -u)" -eq 0 ]; then RUN=(); else RUN=(sudo -E); fi
+# Mock cards enter pcscd's network namespace, which needs root. pytest exits 5 when no test
+# ran: tests are expected here, so that is a failure like any other non-zero code.
+exec "${RUN[@]}" .venv/bin/python -m pytest -p no:cacheprovider "$@"
