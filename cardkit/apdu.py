@@ -384,10 +384,6 @@ class ResponseAPDU:
 
 #: Commands whose data field carries a PIN, a PUK or a new PIN.
 SECRET_COMMAND_INS = frozenset({Ins.VERIFY, Ins.CHANGE_REFERENCE_DATA, Ins.RESET_RETRY_COUNTER})
-#: Commands whose response carries a signature or a decrypted block.
-SECRET_RESPONSE_INS = frozenset(
-    {Ins.INTERNAL_AUTHENTICATE, Ins.GENERAL_AUTHENTICATE, Ins.PERFORM_SECURITY_OPERATION}
-)
 
 
 def redact_command(raw: bytes) -> str:
@@ -401,10 +397,14 @@ def redact_command(raw: bytes) -> str:
 
 
 def redact_response(ins: int, raw: bytes) -> str:
-    """Hex of a response for traces, with signatures and deciphered data masked."""
-    if ins in SECRET_RESPONSE_INS and len(raw) > 2:
-        return f"<{len(raw) - 2} bytes redacted> {raw[-2:].hex(' ').upper()}"
-    return raw.hex(" ").upper()
+    """Hex of a response for traces: only SELECT's file control information is shown.
+
+    Everything else a card returns may be personal or secret (names, NIRs, certificates of
+    a person, signatures), so traces keep its length and status word only.
+    """
+    if ins == Ins.SELECT or len(raw) <= 2:
+        return raw.hex(" ").upper()
+    return f"<{len(raw) - 2} bytes> {raw[-2:].hex(' ').upper()}"
 
 
 # --- the exchange --------------------------------------------------------------------------

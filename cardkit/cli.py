@@ -18,7 +18,7 @@ from rich.table import Table
 from cardkit import __version__
 from cardkit.apdu import ApduError
 from cardkit.atr import Atr, AtrError, CardIdentity, identify
-from cardkit.errors import CardkitError
+from cardkit.errors import CardError, CardkitError
 from cardkit.transport import (
     NoCard,
     ReaderBackend,
@@ -28,6 +28,8 @@ from cardkit.transport import (
     select_reader,
 )
 from cardkit.transport.base import CardRemoved
+from cardkit.vitale.nir import Nir, NirError, NirKeyMismatch
+from cardkit.vitale.source import PcscVitaleSource
 
 #: Exit codes, stable for scripts: 0 ok, 1 failure, 2 usage, then by cause.
 EXIT_FAILURE = 1
@@ -41,6 +43,7 @@ _EXIT_CODES: list[tuple[type[Exception], int]] = [
     (CardRemoved, EXIT_NO_CARD),
     (ApduError, EXIT_CARD_ERROR),
     (TransportError, EXIT_CARD_ERROR),
+    (CardError, EXIT_CARD_ERROR),
     (CardkitError, EXIT_FAILURE),
 ]
 
@@ -212,6 +215,91 @@ def info(state: State, reader: str | None, as_json: bool) -> None:
         table.add_row("Historical bytes", bytes.fromhex(atr["historical"]).hex(" ").upper())
     else:
         table.add_row("ATR problem", atr["error"])
+    state.console.print(table)
+
+
+@cli.group()
+def nir() -> None:
+    """NIR (social security number) tools."""
+
+
+@nir.command("check")
+@click.argument("number", nargs=-1, required=True)
+@click.option("--strict", is_flag=True, help="CNAM rules for certified numbers only")
+@json_option
+@click.pass_obj
+def nir_check(state: State, number: tuple[str, ...], strict: bool, as_json: bool) -> None:
+    """Check a NIR (13 or 15 characters, spaces allowed). Exit 0 if valid, 1 if not."""
+    text = " ".join(number)
+    try:
+        parsed = Nir.parse(text, strict=strict)
+    except NirError as exc:
+        if as_json:
+            error: dict[str, Any] = {"code": exc.code, "message": str(exc)}
+            if isinstance(exc, NirKeyMismatch):
+                error["expected_key"] = exc.expected
+            _emit_json({"valid": False, "error": error})
+        else:
+            click.echo(f"invalid: {exc}")
+        sys.exit(EXIT_FAILURE)
+    fields = {
+        "sex": parsed.sex,
+        "birth_year": parsed.birth_year,
+        "birth_month": parsed.birth_month,
+        "department": parsed.department,
+        "commune": parsed.commune,
+        "order": parsed.order,
+        "key": parsed.key,
+        "provisional": parsed.provisional,
+        "caisse": parsed.caisse,
+    }
+    if as_json:
+        _emit_json({"valid": True, "nir": parsed.number, "formatted": parsed.formatted(), **fields})
+        return
+    kind = " (provisional number, NNP)" if parsed.provisional else ""
+    click.echo(f"valid: {parsed.formatted()}{kind}")
+
+
+@cli.group()
+def vitale() -> None:
+    """Vitale card (the patient's card)."""
+
+
+def _french_date(text: str | None) -> str:
+    """DD/MM/YYYY as the card's users read it; "lunar" dates (day 00, 30/02...) stay as
+    they are on the card."""
+    if text and len(text) == 8 and text.isdigit():
+        return f"{text[6:]}/{text[4:6]}/{text[:4]}"
+    return text or "-"
+
+
+@vitale.command("read")
+@reader_option
+@click.option("--show-nir", is_flag=True, help="print full NIRs (masked by default)")
+@json_option
+@click.pass_obj
+def vitale_read(state: State, reader: str | None, show_nir: bool, as_json: bool) -> None:
+    """The people on the card: insured person first, then beneficiaries."""
+    source = PcscVitaleSource(state.backend)
+    name = select_reader(state.backend, reader) if reader is not None else None
+    data = source.read(name)
+    if as_json:
+        _emit_json(data.to_dict(show_nir=show_nir))
+        return
+    title = data.card + (f", valid from {data.valid_from}" if data.valid_from else "")
+    table = Table(title=title)
+    for column in ("", "Nom", "Prénom", "Né(e) le", "NIR", "Régime / caisse"):
+        table.add_column(column, no_wrap=column in ("NIR", "Né(e) le"))
+    for person in data.beneficiaries:
+        insurance = person.insurance
+        table.add_row(
+            "assuré(e)" if person.insured else "ayant droit",
+            person.surname,
+            person.first_name,
+            _french_date(person.birth_date),
+            person.nir.formatted() if show_nir else person.nir.masked(),
+            f"{insurance.scheme or '-'} / {insurance.caisse or '-'}" if insurance else "-",
+        )
     state.console.print(table)
 
 

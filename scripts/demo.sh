@@ -2,7 +2,7 @@
 # Set up (idempotent), start pcscd in its namespace and mock cards in the virtual readers,
 # then show what cardkit sees. The cards keep running in the background:
 #   scripts/demo.sh stop      pulls them out and stops them
-#   python -m mocks.vpcd ctl --slot 0 remove|insert     pulls out / puts back the CPS
+#   python -m mocks.vpcd ctl --slot N remove|insert     pulls out / puts back a card
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -40,7 +40,8 @@ start_card() {  # profile slot
   exit 1
 }
 
-start_card cps-doctor 0
+start_card cps-doctor 0     # the professional's card ...
+start_card vitale-family 1  # ... and the patient's, as in a two-slot reader
 sleep 0.5  # pcscd polls vpcd every ~400 ms
 
 echo
@@ -49,10 +50,16 @@ echo "== cardkit readers"
 echo
 echo "== cardkit info"
 .venv/bin/cardkit info --reader "Virtual PCD 00 00"
+echo
+echo "== cardkit vitale read"
+.venv/bin/cardkit vitale read
 cat <<TXT
 
-The mock CPS (profile cps-doctor, PIN 1234) sits in "Virtual PCD 00 00" and stays there.
+The mock CPS (profile cps-doctor, PIN 1234) sits in "Virtual PCD 00 00", the mock Vitale
+card (profile vitale-family) in "Virtual PCD 00 01"; they stay there.
 Try:  .venv/bin/cardkit readers --json
+      .venv/bin/cardkit vitale read --json --show-nir
+      .venv/bin/cardkit nir check 2 69 05 49 588 157 80
       pcsc_scan -c          opensc-tool --list-readers
       ${SUDO[*]:-}${SUDO[*]:+ }.venv/bin/python -m mocks.vpcd ctl --slot 0 remove    (then: insert)
 Stop: scripts/demo.sh stop

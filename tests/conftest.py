@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -37,3 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run the hardware tests against a real card in this PC/SC reader",
     )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Real-card tests are opt-in: collected only with ``--reader``, so a run without a card
+    reports nothing skipped."""
+    if collection_path.name == "hardware" and not config.getoption("--reader"):
+        return True
+    return None

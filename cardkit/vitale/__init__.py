@@ -1,0 +1,5 @@
+"""Vitale cards (the patient's card) and the NIR."""
+
+from cardkit.vitale.nir import Nir, NirError
+
+__all__ = ["Nir", "NirError"]

@@ -1,0 +1,77 @@
+"""Where Vitale data comes from.
+
+cardkit reads Vitale cards directly over PC/SC (:class:`PcscVitaleSource`, the default). In
+production, practice software reads them through the SESAM-Vitale components, which are
+proprietary and licensed: an adapter for them implements :class:`VitaleSource` (for instance
+by calling the vendor's API) and is registered by the integrator; cardkit ships none, rather
+than a stub that pretends to work. ``cardkit doctor`` reports which sources are available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from cardkit.atr import CardFamily, identify
+from cardkit.errors import CardkitError
+from cardkit.transport import NoCard, ReaderBackend, ReaderUnavailable
+from cardkit.vitale.card import VitaleCard, VitaleCardData
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    available: bool
+    detail: str
+
+
+class VitaleSource(Protocol):
+    """Anything that can read the patient's card."""
+
+    name: str
+
+    def status(self) -> SourceStatus: ...
+
+    def read(self, reader: str | None = None) -> VitaleCardData:
+        """Read the card in ``reader``, or the only Vitale card present."""
+        ...
+
+
+def vitale_readers(backend: ReaderBackend) -> list[str]:
+    """Readers holding a card whose ATR is a Vitale one."""
+    return [
+        name
+        for name, state in backend.states().items()
+        if state.atr and identify(state.atr, smartcard_list=False).family is CardFamily.VITALE
+    ]
+
+
+class PcscVitaleSource:
+    """Vitale cards read by cardkit itself, through PC/SC."""
+
+    name = "pcsc"
+
+    def __init__(self, backend: ReaderBackend) -> None:
+        self.backend = backend
+
+    def status(self) -> SourceStatus:
+        try:
+            readers = self.backend.readers()
+        except CardkitError as exc:
+            return SourceStatus(False, f"PC/SC unavailable: {exc}")
+        return SourceStatus(bool(readers), f"{len(readers)} reader(s)")
+
+    def read(self, reader: str | None = None) -> VitaleCardData:
+        if reader is None:
+            found = vitale_readers(self.backend)
+            if not found:
+                raise NoCard("no Vitale card in any reader")
+            if len(found) > 1:
+                raise ReaderUnavailable(
+                    f"several Vitale cards present, choose a reader: {', '.join(found)}"
+                )
+            reader = found[0]
+        connection = self.backend.connect(reader)
+        try:
+            return VitaleCard(connection).read()
+        finally:
+            connection.disconnect()
