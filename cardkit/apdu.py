@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum, unique
 from typing import TYPE_CHECKING, ClassVar
 
+from cardkit import errors
 from cardkit.errors import CardError
 
 if TYPE_CHECKING:
@@ -122,17 +123,18 @@ class ApduError(CardError):
         return (cls or ApduError)(sw, data)
 
 
-class WrongPin(ApduError):
+class WrongPin(ApduError, errors.WrongPin):
     """Verification failed (63Cx): the reference data (PIN or PUK) did not match."""
 
     code = "pin_wrong"
+    tries_left: int | None
 
     def __init__(self, sw: int, tries_left: int, data: bytes = b"") -> None:
-        self.tries_left = tries_left
         super().__init__(sw, data, f"wrong PIN, {tries_left} tries left")
+        self.tries_left = tries_left
 
 
-class PinBlocked(ApduError):
+class PinBlocked(ApduError, errors.PinBlocked):
     """The authentication method is blocked (6983): no tries left."""
 
     code = "pin_blocked"
@@ -463,6 +465,32 @@ class ApduChannel:
     def send(self, command: CommandAPDU) -> bytes:
         """Send ``command`` and return its data; any status but 9000 raises."""
         return self.transmit(command).check()
+
+    def read_binary(self, sfi: int | None = None, *, max_size: int = 1 << 16) -> bytes:
+        """A whole transparent EF: the current one, or by short file identifier.
+
+        Reads 256-byte chunks (by SFI first, which also selects the EF, then by offset) until
+        a short chunk, "end of file" (6282) or "offset outside the file" (6B00).
+        """
+        data = bytearray()
+        p1 = 0x80 | sfi if sfi is not None else 0x00
+        command = CommandAPDU(0x00, Ins.READ_BINARY, p1, 0x00, le=SHORT_MAX_LE)
+        while True:
+            response = self.transmit(command)
+            if response.sw == SW.WRONG_P1P2 and data:
+                break
+            if response.sw not in (SW.OK, SW.END_OF_FILE):
+                response.check()
+            data += response.data
+            if response.sw == SW.END_OF_FILE or len(response.data) < SHORT_MAX_LE:
+                break
+            if len(data) >= max_size:
+                raise MalformedResponse(f"file larger than {max_size} bytes")
+            offset = len(data)
+            if offset > 0x7FFF:
+                raise MalformedResponse("file larger than READ BINARY offsets can reach")
+            command = CommandAPDU(0x00, Ins.READ_BINARY, offset >> 8, offset & 0xFF, le=256)
+        return bytes(data)
 
     def _encode(self, command: CommandAPDU) -> bytes:
         if not self.extended and (command.le or 0) > SHORT_MAX_LE:

@@ -6,19 +6,26 @@ is a stable contract documented in the README (keys are only ever added).
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from rich.console import Console
 from rich.table import Table
 
 from cardkit import __version__
 from cardkit.apdu import ApduError
-from cardkit.atr import Atr, AtrError, CardIdentity, identify
-from cardkit.errors import CardError, CardkitError
+from cardkit.atr import Atr, AtrError, CardFamily, CardIdentity, identify
+from cardkit.cps import CardType, CpsCard
+from cardkit.cps.identity import fingerprint
+from cardkit.errors import CardError, CardkitError, PinError, WrongPin
+from cardkit.pkcs11 import Algorithm, Module, find_module
 from cardkit.transport import (
     NoCard,
     ReaderBackend,
@@ -27,7 +34,7 @@ from cardkit.transport import (
     pcsc_backend,
     select_reader,
 )
-from cardkit.transport.base import CardRemoved
+from cardkit.transport.base import CardConnection, CardRemoved
 from cardkit.vitale.nir import Nir, NirError, NirKeyMismatch
 from cardkit.vitale.source import PcscVitaleSource
 
@@ -36,9 +43,11 @@ EXIT_FAILURE = 1
 EXIT_NO_READER = 3
 EXIT_NO_CARD = 4
 EXIT_CARD_ERROR = 5
+EXIT_PIN = 6
 
 _EXIT_CODES: list[tuple[type[Exception], int]] = [
     (ReaderUnavailable, EXIT_NO_READER),
+    (PinError, EXIT_PIN),
     (NoCard, EXIT_NO_CARD),
     (CardRemoved, EXIT_NO_CARD),
     (ApduError, EXIT_CARD_ERROR),
@@ -198,6 +207,8 @@ def info(state: State, reader: str | None, as_json: bool) -> None:
         "atr": _atr_json(raw),
         "card": _card_json(identity),
     }
+    if identity.family is CardFamily.CPS:
+        data["cps"] = _cps_details(state.backend, name)
     if as_json:
         _emit_json(data)
         return
@@ -215,7 +226,270 @@ def info(state: State, reader: str | None, as_json: bool) -> None:
         table.add_row("Historical bytes", bytes.fromhex(atr["historical"]).hex(" ").upper())
     else:
         table.add_row("ATR problem", atr["error"])
+    cps = data.get("cps")
+    if cps is not None and "error" in cps:
+        table.add_row("Card data", f"unreadable: {cps['error']['message']}")
+    elif cps is not None:
+        who = cps["identity"]
+        table.add_row("Card type", CardType(who["card_type"]).label)
+        table.add_row("Serial", cps["serial"])
+        holder = " ".join(x for x in (who["given_name"], who["surname"]) if x)
+        table.add_row("Holder", holder or who["structure"] or "-")
+        if who["structure"] and holder:
+            table.add_row("Structure", who["structure"])
+        table.add_row("Profession", who["profession"] or "-")
+        table.add_row(who["identifier_type"], who["identifier"])
+        pin = cps["pin"]
+        table.add_row("PIN", "blocked" if pin["blocked"] else f"{pin['tries_left']} tries left")
+        for usage, cert in cps["certificates"].items():
+            if cert:
+                table.add_row(
+                    f"Certificate ({usage})",
+                    f"{cert['subject']}\nissuer {cert['issuer']}\n"
+                    f"valid {cert['not_before'][:10]} to {cert['not_after'][:10]}",
+                )
     state.console.print(table)
+
+
+_NAME_OVERRIDES = {NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN", NameOID.TITLE: "title"}
+
+
+def _cert_json(cert: x509.Certificate | None) -> dict[str, Any] | None:
+    if cert is None:
+        return None
+    return {
+        "subject": cert.subject.rfc4514_string(_NAME_OVERRIDES),
+        "issuer": cert.issuer.rfc4514_string(_NAME_OVERRIDES),
+        "serial": f"{cert.serial_number:X}",
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "sha256": fingerprint(cert),
+    }
+
+
+def _cps_details(backend: ReaderBackend, reader: str) -> dict[str, Any]:
+    """Identity, serial, PIN tries and certificates; an error is reported, not raised, since
+    the ATR part of ``info`` is still worth showing."""
+    connection = backend.connect(reader)
+    try:
+        card = CpsCard(connection)
+        certs = card.certificates()
+        return {
+            "identity": card.identity().to_dict(),
+            "serial": card.serial(),
+            "pin": card.pin_status().to_dict(),
+            "certificates": {
+                "authentication": _cert_json(certs.authentication),
+                "signature": _cert_json(certs.signature),
+            },
+        }
+    except CardkitError as exc:
+        return {"error": {"code": exc.code, "message": str(exc)}}
+    finally:
+        connection.disconnect()
+
+
+def _read_secret(what: str, from_stdin: bool, *, confirm: bool = False) -> str:
+    """A PIN or PUK: one line of standard input with ``--pin-stdin``, else a hidden TTY
+    prompt. Never a command-line argument (it would show in ``ps`` and shell history)."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise click.UsageError(f"--pin-stdin: no line for the {what} on standard input")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"no terminal to ask the {what}: use --pin-stdin")
+    return str(click.prompt(what, hide_input=True, confirmation_prompt=confirm))
+
+
+pin_stdin_option = click.option(
+    "--pin-stdin", is_flag=True, help="read PIN/PUK lines from standard input instead of a prompt"
+)
+
+
+def _open_cps(state: State, reader: str | None) -> tuple[CardConnection, CpsCard]:
+    name = select_reader(state.backend, reader)
+    connection = state.backend.connect(name)
+    try:
+        return connection, CpsCard(connection)
+    except BaseException:
+        connection.disconnect()
+        raise
+
+
+@cli.group()
+def pin() -> None:
+    """PIN of a CPS/CPE: tries left, change, unblock with the PUK."""
+
+
+@pin.command("status")
+@reader_option
+@json_option
+@click.pass_obj
+def pin_status(state: State, reader: str | None, as_json: bool) -> None:
+    """Tries left, read without presenting the PIN (no try is spent)."""
+    connection, card = _open_cps(state, reader)
+    try:
+        status = card.pin_status()
+    finally:
+        connection.disconnect()
+    if as_json:
+        _emit_json(status.to_dict())
+    elif status.blocked:
+        click.echo("PIN blocked: unblock it with the PUK (cardkit pin unblock)")
+    elif status.verified:
+        click.echo("PIN verified in this session")
+    else:
+        click.echo(f"PIN: {status.tries_left} tries left")
+
+
+@pin.command("change")
+@reader_option
+@pin_stdin_option
+@json_option
+@click.pass_obj
+def pin_change(state: State, reader: str | None, pin_stdin: bool, as_json: bool) -> None:
+    """Change the PIN (old PIN, then new PIN)."""
+    old = _read_secret("current PIN", pin_stdin)
+    new = _read_secret("new PIN", pin_stdin, confirm=True)
+    connection, card = _open_cps(state, reader)
+    try:
+        card.change_pin(old, new)
+    finally:
+        connection.disconnect()
+    _emit_json({"changed": True}) if as_json else click.echo("PIN changed")
+
+
+@pin.command("unblock")
+@reader_option
+@pin_stdin_option
+@json_option
+@click.pass_obj
+def pin_unblock(state: State, reader: str | None, pin_stdin: bool, as_json: bool) -> None:
+    """Unblock the PIN with the PUK (PUK, then the new PIN)."""
+    puk = _read_secret("PUK", pin_stdin)
+    new = _read_secret("new PIN", pin_stdin, confirm=True)
+    connection, card = _open_cps(state, reader)
+    try:
+        card.unblock_pin(puk, new)
+    finally:
+        connection.disconnect()
+    _emit_json({"unblocked": True}) if as_json else click.echo("PIN unblocked and changed")
+
+
+@cli.command()
+@reader_option
+@click.option("--pem", "fmt", flag_value="pem", help="print the certificates as PEM")
+@click.option("--der", "fmt", flag_value="der", help="write one certificate as DER to stdout")
+@click.option(
+    "--which",
+    type=click.Choice(["authentication", "signature"]),
+    default=None,
+    help="only this certificate (--der defaults to authentication)",
+)
+@json_option
+@click.pass_obj
+def certs(
+    state: State, reader: str | None, fmt: str | None, which: str | None, as_json: bool
+) -> None:
+    """The card's certificates: summary, PEM or DER."""
+    connection, card = _open_cps(state, reader)
+    try:
+        found = card.certificates()
+    finally:
+        connection.disconnect()
+    chosen = {"authentication": found.authentication, "signature": found.signature}
+    if which:
+        chosen = {which: chosen[which]}
+    if fmt == "der":
+        cert = chosen.get(which or "authentication")
+        if cert is None:
+            raise click.UsageError("the card has no such certificate")
+        if sys.stdout.isatty():
+            raise click.UsageError("--der writes binary: redirect standard output to a file")
+        sys.stdout.buffer.write(cert.public_bytes(serialization.Encoding.DER))
+        return
+    if fmt == "pem":
+        for cert in chosen.values():
+            if cert is not None:
+                click.echo(cert.public_bytes(serialization.Encoding.PEM).decode(), nl=False)
+        return
+    summary = {usage: _cert_json(cert) for usage, cert in chosen.items()}
+    if as_json:
+        _emit_json(summary)
+        return
+    for usage, info_ in summary.items():
+        if info_:
+            click.echo(f"{usage}: {info_['subject']}")
+            click.echo(f"  issuer  {info_['issuer']}")
+            click.echo(f"  valid   {info_['not_before']} .. {info_['not_after']}")
+            click.echo(f"  sha256  {info_['sha256']}")
+
+
+@cli.command()
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--mechanism",
+    type=click.Choice([a.value for a in Algorithm]),
+    default="RS256",
+    show_default=True,
+)
+@reader_option
+@click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
+@click.option("--out", type=click.File("wb"), help="write the raw signature here")
+@pin_stdin_option
+@json_option
+@click.pass_obj
+def sign(  # noqa: PLR0917 - click passes options positionally
+    state: State,
+    file: Any,
+    mechanism: str,
+    reader: str | None,
+    module_path: str | None,
+    out: Any,
+    pin_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Sign FILE with the card's authentication key, through PKCS#11."""
+    data = file.read()
+    name = select_reader(state.backend, reader)
+    connection, card = _open_cps(state, name)
+    try:
+        expected = card.certificates().authentication
+    finally:
+        connection.disconnect()
+    candidate = find_module(module_path, prefer="cryptolib") if module_path else find_module()
+    module = Module.load(candidate.path)
+    token = module.open(module.slot_for_reader(name).slot)
+    try:
+        try:
+            token.login(_read_secret("PIN", pin_stdin))
+        except WrongPin as exc:
+            if exc.tries_left is not None:
+                raise
+            # PKCS#11 does not say how many tries are left; the card does, at no cost.
+            connection, card = _open_cps(state, name)
+            try:
+                left = card.pin_status().tries_left
+            finally:
+                connection.disconnect()
+            raise WrongPin(f"wrong PIN, {left} tries left", left) from None
+        pair = token.find_authentication_key(expected)
+        signature = token.sign(pair, data, Algorithm(mechanism))
+    finally:
+        token.close()
+    if out is not None:
+        out.write(signature)
+    result = {
+        "algorithm": mechanism,
+        "signature": base64.b64encode(signature).decode(),
+        "certificate_sha256": fingerprint(pair.certificate),
+        "module": str(candidate.path),
+    }
+    if as_json:
+        _emit_json(result)
+    elif out is None:
+        click.echo(result["signature"])
 
 
 @cli.group()

@@ -19,3 +19,43 @@ class CardError(CardkitError):
     """A card or reader did not do what was asked."""
 
     code = "card_error"
+
+
+class PinError(CardError):
+    """Something about a PIN or PUK; subclasses say what."""
+
+    code = "pin_error"
+
+
+class WrongPin(PinError):
+    """The PIN was wrong; one try is gone. ``tries_left`` is None when the middleware hides it."""
+
+    code = "pin_wrong"
+
+    def __init__(self, message: str = "wrong PIN", tries_left: int | None = None) -> None:
+        super().__init__(message)
+        self.tries_left = tries_left
+
+
+class PinBlocked(PinError):
+    """No PIN tries left: only the PUK (unblocking code) can help."""
+
+    code = "pin_blocked"
+
+
+class WrongPuk(WrongPin):
+    """The PUK was wrong; one PUK try is gone."""
+
+    code = "puk_wrong"
+
+
+class PukBlocked(PinBlocked):
+    """No PUK tries left: the card cannot be unblocked any more."""
+
+    code = "puk_blocked"
+
+
+class InvalidPinFormat(PinError, ValueError):
+    """The PIN or PUK typed does not have the card's format; nothing was sent to the card."""
+
+    code = "pin_format"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cardkit import tlv
-from cardkit.apdu import SW, ApduChannel, CommandAPDU, Ins
+from cardkit.apdu import ApduChannel, CommandAPDU, Ins, MalformedResponse
 from cardkit.atr import CardFamily, identify
 from cardkit.errors import CardError
 from cardkit.transport.base import CardConnection
@@ -169,23 +169,10 @@ class VitaleCard:
         return list(self.read().beneficiaries)
 
     def _read_sfi(self, sfi: int) -> bytes:
-        """A whole transparent EF: the first chunk by SFI, the rest by offset."""
-        data = bytearray()
-        command = CommandAPDU(0x00, Ins.READ_BINARY, 0x80 | sfi, 0x00, le=256)
-        while True:
-            response = self.channel.transmit(command)
-            if response.sw == SW.WRONG_P1P2 and data:  # offset past the end: done
-                break
-            if response.sw not in (SW.OK, SW.END_OF_FILE):
-                response.check()
-            data += response.data
-            if response.sw == SW.END_OF_FILE or len(response.data) < 256:
-                break
-            if len(data) >= MAX_FILE:
-                raise VitaleDataError(f"file with SFI {sfi} is larger than {MAX_FILE} bytes")
-            offset = len(data)
-            command = CommandAPDU(0x00, Ins.READ_BINARY, offset >> 8, offset & 0xFF, le=256)
-        return bytes(data)
+        try:
+            return self.channel.read_binary(sfi, max_size=MAX_FILE)
+        except MalformedResponse as exc:
+            raise VitaleDataError(f"file with SFI {sfi}: {exc}") from exc
 
 
 def _templates(data: bytes, what: str) -> list[tlv.Tlv]:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from mocks.cards.iso7816 import DF, EF, Access, Iso7816Card, PinReference, Secret, SwError
 from mocks.profiles import Profile, ProfileError, load_profile, value
 
-__all__ = ["DF", "EF", "Access", "Iso7816Card", "PinReference", "Secret", "SwError", "build_card"]
+__all__ = [
+    "DF",
+    "EF",
+    "Access",
+    "Iso7816Card",
+    "PinReference",
+    "Secret",
+    "SwError",
+    "build_card",
+    "build_iso_card",
+]
 
 
 def _node(spec: dict[str, Any]) -> EF | DF:
@@ -15,6 +25,7 @@ def _node(spec: dict[str, Any]) -> EF | DF:
     name = spec.get("name", "")
     if "children" in spec or "aid" in spec:
         df = DF(fid, name, bytes.fromhex(spec["aid"]) if "aid" in spec else None)
+        df.data_objects = _objects(spec)
         for child in spec.get("children", []):
             df.add(_node(child))
         return df
@@ -23,6 +34,13 @@ def _node(spec: dict[str, Any]) -> EF | DF:
     if "records" in spec:
         return EF(fid, name, sfi, records=[value(r) for r in spec["records"]], read=read)
     return EF(fid, name, sfi, data=bytearray(value(spec.get("data", {"hex": ""}))), read=read)
+
+
+def _objects(spec: dict[str, Any]) -> dict[int, tuple[bytes, Access]]:
+    return {
+        int(tag, 16): (value(obj["value"]), Access.parse(obj.get("read")))
+        for tag, obj in spec.get("data_objects", {}).items()
+    }
 
 
 def _secret(spec: dict[str, Any], default_name: str) -> Secret:
@@ -42,6 +60,18 @@ def build_card(profile: Profile | str) -> Iso7816Card:
     """A fresh card (new counters, new files) from a profile or a profile name."""
     if isinstance(profile, str):
         profile = load_profile(profile)
+    if profile.get("family") == "cps":
+        from mocks.cards.cps import build_cps_card
+
+        return build_cps_card(profile)
+    return build_iso_card(profile, Iso7816Card)
+
+
+CardT = TypeVar("CardT", bound=Iso7816Card)
+
+
+def build_iso_card(profile: Profile, cls: type[CardT]) -> CardT:
+    """The ISO 7816-4 part of a profile (files, PINs, data objects) as a ``cls`` card."""
     try:
         mf = _node(profile["filesystem"])
         if not isinstance(mf, DF) or mf.fid != 0x3F00:
@@ -52,11 +82,8 @@ def build_card(profile: Profile | str) -> Iso7816Card:
             puk = _secret(spec["puk"], "PUK") if "puk" in spec else None
             for ref in spec.get("references", [{"ref": spec.get("ref", "01")}]):
                 pins.append(PinReference(int(ref["ref"], 16), pin, puk, pad_to=ref.get("pad_to")))
-        objects = {
-            int(tag, 16): (value(obj["value"]), Access.parse(obj.get("read")))
-            for tag, obj in profile.get("data_objects", {}).items()
-        }
-        return Iso7816Card(
+        objects = _objects(profile)
+        return cls(
             bytes.fromhex(profile["atr"]),
             mf,
             name=profile["name"],

@@ -90,6 +90,10 @@ class DF:
     aid: bytes | None = None
     children: list[EF | DF] = field(default_factory=list)
     parent: DF | None = None
+    #: Data objects reachable by GET DATA while this DF is current.
+    data_objects: dict[int, tuple[bytes, Access]] = field(default_factory=dict)
+    #: What SELECT returns instead of the FCI (e.g. PIV's application property template).
+    select_response: bytes | None = None
 
     def add(self, node: EF | DF) -> EF | DF:
         node.parent = self
@@ -389,6 +393,8 @@ class Iso7816Card:
         kind = c.p2 & 0x0C
         if kind == 0x0C:
             return b"", SW.OK
+        if isinstance(node, DF) and node.select_response is not None and kind == 0x00:
+            return node.select_response, SW.OK
         fcp = node.fcp()
         if kind == 0x04:
             return tlv.encode(0x62, fcp), SW.OK
@@ -495,10 +501,11 @@ class Iso7816Card:
 
     # -- handlers: data objects --
 
-    def data_object(self, tag: int) -> bytes:
-        found = self.data_objects.get(tag)
+    def data_object(self, tag: int, missing: int = SW.REFERENCED_DATA_NOT_FOUND) -> bytes:
+        """The data object ``tag`` of the current DF, else of the card."""
+        found = self.current_df.data_objects.get(tag) or self.data_objects.get(tag)
         if found is None:
-            raise SwError(SW.REFERENCED_DATA_NOT_FOUND)
+            raise SwError(missing)
         value, access = found
         self.require(access)
         return value
@@ -518,7 +525,8 @@ class Iso7816Card:
             raise SwError(SW.WRONG_DATA) from None
         if request.tag != 0x5C or not 1 <= len(request.value) <= 3:
             raise SwError(SW.WRONG_DATA)
-        return self.data_object(int.from_bytes(request.value, "big")), SW.OK
+        # As PIV cards do (SP 800-73-4), an absent object answers "file not found".
+        return self.data_object(int.from_bytes(request.value, "big"), SW.FILE_NOT_FOUND), SW.OK
 
     # -- handlers: PINs --
 

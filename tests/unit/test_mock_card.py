@@ -93,7 +93,7 @@ class TestSelect:
         answer = bytes.fromhex(raw(cps, "00 A4 04 00 07" + IAS_AID[:7].hex() + "00"))
         fci = tlv.parse_one(answer[:-2])
         assert fci.find(0x84).value == IAS_AID  # type: ignore[union-attr]
-        assert raw(cps, "00 A4 04 00 05 A0 00 00 03 08 00") == "6a82"
+        assert raw(cps, "00 A4 04 00 06 A0 00 00 00 01 01 00") == "6a82"
 
     def test_next_occurrence(self, cps: Iso7816Card) -> None:
         assert raw(cps, "00 A4 04 0C 04" + IAS_AID[:4].hex()) == "9000"

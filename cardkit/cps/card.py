@@ -1,0 +1,259 @@
+"""The CPS/CPE card application over APDUs (the card's own face, not PKCS#11).
+
+Every multi-APDU sequence runs inside one PC/SC transaction. PINs are checked for format
+before anything is sent (a malformed PIN must not cost a try), never retried, and never
+logged: the APDU layer redacts VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+
+from cryptography import x509
+
+from cardkit import errors, tlv
+from cardkit.apdu import (
+    SW,
+    ApduChannel,
+    CommandAPDU,
+    FileNotFound,
+    Ins,
+    PinBlocked,
+    WrongPin,
+)
+from cardkit.atr import CardFamily, identify
+from cardkit.cps.identity import CardType, Identity, identity_from_certificate
+from cardkit.errors import CardError, InvalidPinFormat
+from cardkit.transport.base import CardConnection
+
+IAS_AID = bytes.fromhex("E828BD080F8025000001FF0010")
+ANS_ISSUER = bytes.fromhex("8025000001")
+EF_SN_ICC = b"\xd0\x03"
+EF_CPS_DATA = b"\x2f\x10"
+EF_CERT = {"auth": b"\xc0\x00", "sign": b"\xc0\x01"}
+KEY_REF = {"auth": 0x02, "sign": 0x01}
+PIN_REF = 0x01
+PIN_LENGTH = 4
+PUK_LENGTH = 8
+SHA256_DIGESTINFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
+
+_CPS_DATA_FIELDS = {
+    0x80: "card_type",
+    0x81: "identifier_type",
+    0x82: "identifier",
+    0x83: "surname",
+    0x84: "given_name",
+    0x85: "profession",
+    0x86: "profession_code",
+    0x87: "structure",
+    0x88: "structure_id",
+}
+
+
+class NotACpsCard(CardError):
+    """The card is not a CPS/CPE (by its ATR or its applications)."""
+
+    code = "card_unknown"
+
+
+class CpsDataError(CardError):
+    """The card's data is damaged or inconsistent."""
+
+    code = "cps_data"
+
+
+class KeyUsage(Enum):
+    AUTHENTICATION = "auth"
+    SIGNATURE = "sign"
+
+
+@dataclass(frozen=True, slots=True)
+class PinStatus:
+    tries_left: int | None  # None once verified (the card does not say then)
+    verified: bool
+    blocked: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {"tries_left": self.tries_left, "verified": self.verified, "blocked": self.blocked}
+
+
+@dataclass(frozen=True, slots=True)
+class CardCertificates:
+    authentication: x509.Certificate
+    signature: x509.Certificate | None
+
+
+def check_pin_format(pin: str, length: int = PIN_LENGTH, what: str = "PIN") -> bytes:
+    if len(pin) != length or not pin.isascii() or not pin.isdigit():
+        raise InvalidPinFormat(f"a {what} has {length} digits")
+    return pin.encode("ascii")
+
+
+class CpsCard:
+    """A CPS, CPE or CPA in a reader."""
+
+    def __init__(self, connection: CardConnection) -> None:
+        identity = identify(connection.atr, smartcard_list=False)
+        if identity.family is not CardFamily.CPS:
+            raise NotACpsCard(f"not a CPS/CPE: {identity.name}")
+        self.connection = connection
+        self.generation = identity.name
+        self.signing_capable = identity.signing
+        self.channel = ApduChannel(connection)
+
+    # --- reading ---
+
+    def _select_mf(self) -> None:
+        self.channel.send(CommandAPDU(0x00, Ins.SELECT, 0x00, 0x0C, b"\x3f\x00"))
+
+    def _select_app(self) -> None:
+        try:
+            self.channel.send(CommandAPDU(0x00, Ins.SELECT, 0x04, 0x0C, IAS_AID))
+        except FileNotFound:
+            raise NotACpsCard("the card has no IAS-ECC CPS application") from None
+
+    def _read_ef(self, fid: bytes) -> bytes:
+        self.channel.send(CommandAPDU(0x00, Ins.SELECT, 0x02, 0x0C, fid))
+        return self.channel.read_binary()
+
+    def serial(self) -> str:
+        """The chip serial number from EF.SN.ICC (hex), which starts with the ANS issuer."""
+        with self.connection.transaction():
+            self._select_mf()
+            data = self._read_ef(EF_SN_ICC)
+        if len(data) != 12 or not data.startswith(ANS_ISSUER):
+            raise CpsDataError("EF.SN.ICC is not 12 bytes starting with the ANS issuer number")
+        return data.hex().upper()
+
+    def certificates(self) -> CardCertificates:
+        with self.connection.transaction():
+            self._select_app()
+            auth_der = self._read_ef(EF_CERT["auth"])
+            try:
+                sign_der: bytes | None = self._read_ef(EF_CERT["sign"])
+            except FileNotFound:
+                sign_der = None
+        try:
+            auth = x509.load_der_x509_certificate(auth_der)
+            sign = x509.load_der_x509_certificate(sign_der) if sign_der else None
+        except ValueError as exc:
+            raise CpsDataError(f"a certificate on the card does not parse: {exc}") from exc
+        return CardCertificates(auth, sign)
+
+    def card_data(self) -> dict[str, str]:
+        """Holder data from EF.CPS_DATA (cardkit mock encoding); empty when absent."""
+        with self.connection.transaction():
+            self._select_mf()
+            try:
+                raw = self._read_ef(EF_CPS_DATA)
+            except FileNotFound:
+                return {}
+        try:
+            template = tlv.parse_one(raw)
+            return {
+                _CPS_DATA_FIELDS[item.tag]: item.value.decode("utf-8")
+                for item in template.children()
+                if item.tag in _CPS_DATA_FIELDS
+            }
+        except (tlv.TlvError, UnicodeDecodeError) as exc:
+            raise CpsDataError(f"EF.CPS_DATA is damaged: {exc}") from exc
+
+    def identity(self) -> Identity:
+        """The holder, from the authentication certificate; card data refines the type."""
+        identity = identity_from_certificate(self.certificates().authentication)
+        declared = self.card_data().get("card_type")
+        if declared and declared in CardType._value2member_map_:
+            card_type = CardType(declared)
+            if card_type is not identity.card_type:
+                identity = Identity(
+                    card_type,
+                    identity.identifier_type,
+                    identity.identifier,
+                    identity.national_id,
+                    identity.surname,
+                    identity.given_name,
+                    identity.profession,
+                    identity.structure,
+                    identity.structure_id,
+                )
+        return identity
+
+    def card_type(self) -> CardType:
+        return self.identity().card_type
+
+    # --- PIN ---
+
+    def pin_status(self) -> PinStatus:
+        """Tries left, read with an empty VERIFY: no try is spent."""
+        response = self.channel.transmit(CommandAPDU(0x00, Ins.VERIFY, 0x00, PIN_REF))
+        if response.sw == SW.OK:
+            return PinStatus(None, verified=True, blocked=False)
+        if response.sw == SW.AUTHENTICATION_METHOD_BLOCKED:
+            return PinStatus(0, verified=False, blocked=True)
+        if response.sw & 0xFFF0 == 0x63C0:
+            return PinStatus(response.sw & 0x0F, verified=False, blocked=False)
+        response.check()
+        raise CpsDataError(f"unexpected PIN status {response.sw:04X}")  # pragma: no cover
+
+    def verify_pin(self, pin: str) -> None:
+        """Present the PIN once. Raises WrongPin(tries_left) or PinBlocked; never retries."""
+        data = check_pin_format(pin)
+        self.channel.send(CommandAPDU(0x00, Ins.VERIFY, 0x00, PIN_REF, data))
+
+    def change_pin(self, old: str, new: str) -> None:
+        data = check_pin_format(old) + check_pin_format(new, what="new PIN")
+        self.channel.send(CommandAPDU(0x00, Ins.CHANGE_REFERENCE_DATA, 0x00, PIN_REF, data))
+
+    def unblock_pin(self, puk: str, new_pin: str) -> None:
+        """RESET RETRY COUNTER with the PUK; the PIN gets its tries back and ``new_pin``."""
+        data = check_pin_format(puk, PUK_LENGTH, "PUK") + check_pin_format(new_pin, what="new PIN")
+        try:
+            self.channel.send(CommandAPDU(0x00, Ins.RESET_RETRY_COUNTER, 0x00, PIN_REF, data))
+        except WrongPin as exc:
+            raise errors.WrongPuk(
+                f"wrong PUK, {exc.tries_left} tries left", exc.tries_left
+            ) from None
+        except PinBlocked:
+            raise errors.PukBlocked("the PUK is blocked") from None
+
+    # --- signing with the card's own commands ---
+
+    def sign_digest(self, digest: bytes, usage: KeyUsage = KeyUsage.AUTHENTICATION) -> bytes:
+        """RSA PKCS#1 v1.5 over a SHA-256 digest, by the card (the PIN must be verified).
+
+        Authentication: MSE SET AT + INTERNAL AUTHENTICATE with the DigestInfo; signature:
+        MSE SET DST + PSO HASH + PSO COMPUTE DIGITAL SIGNATURE.
+        """
+        if len(digest) != 32:
+            raise ValueError("a SHA-256 digest has 32 bytes")
+        ref = bytes([0x84, 0x01, KEY_REF[usage.value]])
+        with self.connection.transaction():
+            self._select_app()
+            if usage is KeyUsage.AUTHENTICATION:
+                self.channel.send(
+                    CommandAPDU(0x00, Ins.MANAGE_SECURITY_ENVIRONMENT, 0x41, 0xA4, ref)
+                )
+                return self.channel.send(
+                    CommandAPDU(
+                        0x00,
+                        Ins.INTERNAL_AUTHENTICATE,
+                        0,
+                        0,
+                        SHA256_DIGESTINFO_PREFIX + digest,
+                        256,
+                    )
+                )
+            self.channel.send(CommandAPDU(0x00, Ins.MANAGE_SECURITY_ENVIRONMENT, 0x41, 0xB6, ref))
+            self.channel.send(
+                CommandAPDU(
+                    0x00, Ins.PERFORM_SECURITY_OPERATION, 0x90, 0xA0, tlv.encode(0x90, digest)
+                )
+            )
+            return self.channel.send(
+                CommandAPDU(0x00, Ins.PERFORM_SECURITY_OPERATION, 0x9E, 0x9A, le=256)
+            )
+
+    def sign(self, data: bytes, usage: KeyUsage = KeyUsage.AUTHENTICATION) -> bytes:
+        return self.sign_digest(hashlib.sha256(data).digest(), usage)

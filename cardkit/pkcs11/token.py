@@ -1,0 +1,488 @@
+"""PKCS#11 through PyKCS11: the only module in cardkit that imports it.
+
+A :class:`Module` is loaded (C_Initialize) once per path and process, and finalised at exit.
+A :class:`Token` keeps one session for its lifetime, shared by threads behind a lock (PKCS#11
+sessions are not to be used concurrently), so a signature costs no C_OpenSession/C_Login.
+
+Key lookup does not depend on one middleware's labels: the CPS Cryptolib's labels and CKA_ID
+conventions first, then the certificate read from the card itself when the caller has it, then
+any certificate fit for client authentication (digitalSignature, and clientAuth when an
+extended key usage is present) that has a private key with the same CKA_ID.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import PyKCS11
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+from cardkit.errors import (
+    CardkitError,
+    InvalidPinFormat,
+    PinBlocked,
+    WrongPin,
+)
+from cardkit.transport.base import CardRemoved
+
+log = logging.getLogger("cardkit.pkcs11")
+
+CPS_AUTH_CERT_LABEL = "Certificat d'Authentification CPS"
+CPS_SIGN_CERT_LABEL = "Certificat de Signature CPS"
+CPS_AUTH_KEY_LABEL = "CPS_PRIV_AUT"
+CPS_SIGN_KEY_LABEL = "CPS_PRIV_SIG"
+#: CKA_ID suffixes of the authentication key: CPS3 (AID + 02) and CPS4 (+ 20).
+CPS_AUTH_ID_SUFFIXES = (b"\x02", b"\x20")
+SHA256_DIGESTINFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+class Pkcs11Error(CardkitError):
+    """The PKCS#11 module failed; ``rv`` is the CKR_ code."""
+
+    code = "pkcs11_error"
+
+    def __init__(self, message: str, rv: int | None = None) -> None:
+        super().__init__(message)
+        self.rv = rv
+
+
+class TokenNotFound(Pkcs11Error):
+    """No token (card) in the slot or reader asked for."""
+
+    code = "card_absent"
+
+
+class KeyNotFound(Pkcs11Error):
+    """The token has no authentication key and certificate cardkit can use."""
+
+    code = "key_not_found"
+
+
+class MechanismNotSupported(Pkcs11Error):
+    """The token cannot sign with this algorithm."""
+
+    code = "mechanism_not_supported"
+
+
+class NotLoggedIn(Pkcs11Error):
+    """The operation needs a login first."""
+
+    code = "pin_required"
+
+
+class Algorithm(Enum):
+    """Signature algorithms, named as in JOSE (and in cardkit's token format)."""
+
+    RS256 = "RS256"  # RSA PKCS#1 v1.5, SHA-256
+    PS256 = "PS256"  # RSA-PSS, SHA-256, MGF1-SHA-256, salt 32
+    ES256 = "ES256"  # ECDSA P-256, SHA-256, DER-encoded signature
+
+
+_REMOVED = {
+    PyKCS11.CKR_TOKEN_NOT_PRESENT,
+    PyKCS11.CKR_DEVICE_REMOVED,
+    PyKCS11.CKR_SESSION_HANDLE_INVALID,
+    PyKCS11.CKR_SESSION_CLOSED,
+    PyKCS11.CKR_TOKEN_NOT_RECOGNIZED,
+}
+
+
+def _rv(exc: PyKCS11.PyKCS11Error) -> int:
+    return int(exc.value)
+
+
+def _error(exc: PyKCS11.PyKCS11Error, what: str) -> CardkitError:
+    rv = _rv(exc)
+    name = PyKCS11.CKR.get(rv, f"0x{rv:08X}")
+    text = f"{what}: {name}"
+    if rv in _REMOVED:
+        return CardRemoved(text)
+    if rv == PyKCS11.CKR_PIN_LOCKED:
+        return PinBlocked(text)
+    if rv in (PyKCS11.CKR_PIN_LEN_RANGE, PyKCS11.CKR_PIN_INVALID):
+        return InvalidPinFormat(text)
+    if rv == PyKCS11.CKR_USER_NOT_LOGGED_IN:
+        return NotLoggedIn(text, rv)
+    if rv in (PyKCS11.CKR_MECHANISM_INVALID, PyKCS11.CKR_KEY_TYPE_INCONSISTENT):
+        return MechanismNotSupported(text, rv)
+    return Pkcs11Error(text, rv)
+
+
+_MODULES: dict[Path, Module] = {}
+_MODULES_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotInfo:
+    slot: int
+    description: str  # the reader's name, for OpenSC and the Cryptolib
+    token_present: bool
+    token_label: str | None
+    token_serial: str | None
+    manufacturer: str | None
+
+
+class Module:
+    """A loaded PKCS#11 module. Use :meth:`load` to share one per path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lib = PyKCS11.PyKCS11Lib()
+        try:
+            self.lib.load(str(path))
+        except PyKCS11.PyKCS11Error as exc:
+            raise Pkcs11Error(f"cannot load {path}: {exc}") from exc
+        self._tokens: list[Token] = []
+
+    @classmethod
+    def load(cls, path: str | Path) -> Module:
+        resolved = Path(path).resolve()
+        with _MODULES_LOCK:
+            module = _MODULES.get(resolved)
+            if module is None:
+                module = _MODULES[resolved] = cls(resolved)
+            return module
+
+    def slots(self) -> list[SlotInfo]:
+        try:
+            ids = self.lib.getSlotList(tokenPresent=False)
+        except PyKCS11.PyKCS11Error as exc:
+            raise _error(exc, "listing slots") from exc
+        out = []
+        for slot in ids:
+            try:
+                info = self.lib.getSlotInfo(slot)
+            except PyKCS11.PyKCS11Error as exc:
+                raise _error(exc, f"reading slot {slot}") from exc
+            present = bool(info.flags & PyKCS11.CKF_TOKEN_PRESENT)
+            label = serial = manufacturer = None
+            if present:
+                try:
+                    token = self.lib.getTokenInfo(slot)
+                    label = token.label.strip()
+                    serial = token.serialNumber.strip()
+                    manufacturer = token.manufacturerID.strip()
+                except PyKCS11.PyKCS11Error:
+                    present = False  # pulled between the two calls, or unreadable
+            out.append(
+                SlotInfo(
+                    int(slot), info.slotDescription.strip(), present, label, serial, manufacturer
+                )
+            )
+        return out
+
+    def slot_for_reader(self, reader: str) -> SlotInfo:
+        """The slot whose description is the PC/SC reader name (OpenSC, Cryptolib)."""
+        slots = self.slots()
+        match = [s for s in slots if s.description == reader] or [
+            s for s in slots if reader in s.description
+        ]
+        if not match:
+            raise TokenNotFound(f"no PKCS#11 slot for reader {reader!r}")
+        if not match[0].token_present:
+            raise TokenNotFound(f"no token in {reader!r}")
+        return match[0]
+
+    def open(self, slot: int) -> Token:
+        token = Token(self, slot)
+        self._tokens.append(token)
+        return token
+
+    def finalize(self) -> None:
+        for token in self._tokens:
+            token.close()
+        self._tokens.clear()
+        with contextlib.suppress(PyKCS11.PyKCS11Error, AttributeError):  # best effort
+            self.lib.unload()
+
+
+@atexit.register
+def _finalize_all() -> None:
+    with _MODULES_LOCK:
+        for module in _MODULES.values():
+            module.finalize()
+        _MODULES.clear()
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A private key handle on the token and its certificate."""
+
+    private_key: Any
+    certificate: x509.Certificate
+    cka_id: bytes
+    label: str
+
+    @property
+    def algorithm_family(self) -> str:
+        key = self.certificate.public_key()
+        return "EC" if isinstance(key, ec.EllipticCurvePublicKey) else "RSA"
+
+
+@dataclass(frozen=True, slots=True)
+class PinFlags:
+    count_low: bool
+    final_try: bool
+    locked: bool
+
+
+class Token:
+    """One token, one session, many signatures."""
+
+    def __init__(self, module: Module, slot: int) -> None:
+        self.module = module
+        self.slot = slot
+        self._lock = threading.RLock()
+        try:
+            self.session = module.lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION)
+            # PyKCS11 names mechanisms ("CKM_..."); its CKM table maps names to numbers.
+            self.mechanisms = {
+                PyKCS11.CKM[m] if isinstance(m, str) else int(m)
+                for m in module.lib.getMechanismList(slot)
+            }
+        except PyKCS11.PyKCS11Error as exc:
+            raise _error(exc, "opening a session") from exc
+        self.logged_in = False
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        with self._lock:
+            try:
+                yield
+            except PyKCS11.PyKCS11Error as exc:
+                raise _error(exc, what) from exc
+
+    # --- PIN ---
+
+    def pin_flags(self) -> PinFlags:
+        with self._call("reading token flags"):
+            flags = self.module.lib.getTokenInfo(self.slot).flags
+        return PinFlags(
+            bool(flags & PyKCS11.CKF_USER_PIN_COUNT_LOW),
+            bool(flags & PyKCS11.CKF_USER_PIN_FINAL_TRY),
+            bool(flags & PyKCS11.CKF_USER_PIN_LOCKED),
+        )
+
+    def login(self, pin: str) -> None:
+        """C_Login once. Wrong PIN: WrongPin (tries left when the token says); never retried."""
+        with self._lock:
+            try:
+                self.session.login(pin)
+            except PyKCS11.PyKCS11Error as exc:
+                rv = _rv(exc)
+                if rv == PyKCS11.CKR_USER_ALREADY_LOGGED_IN:
+                    self.logged_in = True
+                    return
+                if rv == PyKCS11.CKR_PIN_INCORRECT:
+                    flags = self.pin_flags()
+                    tries = 0 if flags.locked else (1 if flags.final_try else None)
+                    if flags.locked:
+                        raise PinBlocked("wrong PIN: the PIN is now blocked") from None
+                    text = "wrong PIN" if tries is None else f"wrong PIN, {tries} tries left"
+                    raise WrongPin(text, tries) from None
+                raise _error(exc, "login") from None
+            self.logged_in = True
+
+    def logout(self) -> None:
+        with self._lock:
+            if self.logged_in:
+                try:
+                    self.session.logout()
+                except PyKCS11.PyKCS11Error as exc:
+                    log.debug("logout: %s", exc)
+                self.logged_in = False
+
+    # --- objects ---
+
+    def _attributes(self, handle: Any, kinds: list[int]) -> list[Any]:
+        return list(self.session.getAttributeValue(handle, kinds))
+
+    def certificates(self) -> list[tuple[x509.Certificate, bytes, str]]:
+        """(certificate, CKA_ID, label) of every X.509 certificate on the token."""
+        out = []
+        with self._call("listing certificates"):
+            handles = self.session.findObjects(
+                [
+                    (PyKCS11.CKA_CLASS, PyKCS11.CKO_CERTIFICATE),
+                    (PyKCS11.CKA_CERTIFICATE_TYPE, PyKCS11.CKC_X_509),
+                ]
+            )
+            for handle in handles:
+                value, cka_id, label = self._attributes(
+                    handle, [PyKCS11.CKA_VALUE, PyKCS11.CKA_ID, PyKCS11.CKA_LABEL]
+                )
+                try:
+                    cert = x509.load_der_x509_certificate(bytes(value))
+                except ValueError:
+                    log.warning("token certificate %r does not parse; ignored", label)
+                    continue
+                out.append((cert, bytes(cka_id or b""), str(label or "")))
+        return out
+
+    def _private_keys(self) -> list[tuple[Any, bytes, str]]:
+        with self._call("listing private keys"):
+            handles = self.session.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY)])
+            return [
+                (h, bytes(cid or b""), str(label or ""))
+                for h in handles
+                for cid, label in [self._attributes(h, [PyKCS11.CKA_ID, PyKCS11.CKA_LABEL])]
+            ]
+
+    def key_for_certificate(self, certificate: x509.Certificate) -> KeyPair:
+        """The private key paired (by CKA_ID) with ``certificate`` on this token."""
+        keys = self._private_keys()
+        for cert, cka_id, label in self.certificates():
+            if cert == certificate:
+                for handle, kid, _ in keys:
+                    if kid == cka_id:
+                        return KeyPair(handle, cert, cka_id, label)
+        raise KeyNotFound("no private key for that certificate on the token")
+
+    def find_authentication_key(self, expected: x509.Certificate | None = None) -> KeyPair:
+        """The authentication key pair (never the signature/non-repudiation one).
+
+        Private keys are only visible after login on most tokens: call :meth:`login` first.
+        """
+        certs = self.certificates()
+        keys = self._private_keys()
+        if not keys:
+            raise KeyNotFound("no private key visible (log in first?)")
+
+        def key_for(cka_id: bytes, label: str | None = None) -> Any | None:
+            for handle, kid, klabel in keys:
+                if (label is not None and klabel == label) or (cka_id and kid == cka_id):
+                    return handle
+            return None
+
+        # 1. CPS Cryptolib conventions.
+        for cert, cka_id, label in certs:
+            if _cps_authentication_object(label, cka_id) and _fit_for_authentication(cert):
+                handle = key_for(cka_id, CPS_AUTH_KEY_LABEL)
+                if handle is not None:
+                    return KeyPair(handle, cert, cka_id, label)
+        # 2. The certificate the card itself carries.
+        if expected is not None:
+            for cert, cka_id, label in certs:
+                if cert == expected:
+                    handle = key_for(cka_id)
+                    if handle is not None:
+                        return KeyPair(handle, cert, cka_id, label)
+        # 3. Any certificate fit for client authentication, with its key.
+        for cert, cka_id, label in certs:
+            if _fit_for_authentication(cert):
+                handle = key_for(cka_id)
+                if handle is not None:
+                    return KeyPair(handle, cert, cka_id, label)
+        raise KeyNotFound("no authentication certificate with a private key on the token")
+
+    # --- signing ---
+
+    def sign(self, pair: KeyPair, data: bytes, algorithm: Algorithm = Algorithm.RS256) -> bytes:
+        """Sign ``data`` (hashed with SHA-256 here or by the token, whichever it supports)."""
+        family = pair.algorithm_family
+        if (family == "EC") != (algorithm is Algorithm.ES256):
+            raise MechanismNotSupported(f"{algorithm.value} does not fit a {family} key")
+        with self._call(f"signing with {algorithm.value}"):
+            if algorithm is Algorithm.RS256:
+                if PyKCS11.CKM_SHA256_RSA_PKCS in self.mechanisms:
+                    mech = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS)
+                    return bytes(self.session.sign(pair.private_key, data, mech))
+                digest_info = SHA256_DIGESTINFO_PREFIX + hashlib.sha256(data).digest()
+                mech = PyKCS11.Mechanism(PyKCS11.CKM_RSA_PKCS)
+                return bytes(self.session.sign(pair.private_key, digest_info, mech))
+            if algorithm is Algorithm.PS256:
+                if PyKCS11.CKM_SHA256_RSA_PKCS_PSS in self.mechanisms:
+                    mech = PyKCS11.RSA_PSS_Mechanism(
+                        PyKCS11.CKM_SHA256_RSA_PKCS_PSS,
+                        PyKCS11.CKM_SHA256,
+                        PyKCS11.CKG_MGF1_SHA256,
+                        32,
+                    )
+                    return bytes(self.session.sign(pair.private_key, data, mech))
+                if PyKCS11.CKM_RSA_PKCS_PSS not in self.mechanisms:
+                    raise MechanismNotSupported("the token has no RSA-PSS mechanism")
+                mech = PyKCS11.RSA_PSS_Mechanism(
+                    PyKCS11.CKM_RSA_PKCS_PSS, PyKCS11.CKM_SHA256, PyKCS11.CKG_MGF1_SHA256, 32
+                )
+                digest = hashlib.sha256(data).digest()
+                return bytes(self.session.sign(pair.private_key, digest, mech))
+            # ES256: SoftHSM2 and others lack CKM_ECDSA_SHA256; hash here then.
+            if PyKCS11.CKM_ECDSA_SHA256 in self.mechanisms:
+                raw = self.session.sign(
+                    pair.private_key, data, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA_SHA256)
+                )
+            else:
+                raw = self.session.sign(
+                    pair.private_key,
+                    hashlib.sha256(data).digest(),
+                    PyKCS11.Mechanism(PyKCS11.CKM_ECDSA),
+                )
+            return ecdsa_raw_to_der(bytes(raw))
+
+    def close(self) -> None:
+        with self._lock:
+            self.logout()
+            try:
+                self.session.closeSession()
+            except PyKCS11.PyKCS11Error as exc:
+                log.debug("close session: %s", exc)
+
+    def __enter__(self) -> Token:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ecdsa_raw_to_der(raw: bytes) -> bytes:
+    """PKCS#11 gives ECDSA signatures as r || s; X.509 and JOSE-DER want an ASN.1 sequence."""
+    if not raw or len(raw) % 2:
+        raise Pkcs11Error(f"ECDSA signature of {len(raw)} bytes is not r || s")
+    half = len(raw) // 2
+    return encode_dss_signature(
+        int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+    )
+
+
+def _cps_authentication_object(label: str, cka_id: bytes) -> bool:
+    """The Cryptolib's label, or its CKA_ID convention (application id + 02 / 20)."""
+    return label == CPS_AUTH_CERT_LABEL or (
+        len(cka_id) > 1 and cka_id.endswith(CPS_AUTH_ID_SUFFIXES)
+    )
+
+
+def _fit_for_authentication(cert: x509.Certificate) -> bool:
+    """digitalSignature set, and clientAuth among the extended key usages when there are any."""
+    try:
+        ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE).value
+        assert isinstance(ku, x509.KeyUsage)
+        if not ku.digital_signature:
+            return False
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        eku = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+        assert isinstance(eku, x509.ExtendedKeyUsage)
+        return ExtendedKeyUsageOID.CLIENT_AUTH in eku
+    except x509.ExtensionNotFound:
+        return True
+
+
+def public_key_of(pair: KeyPair) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    key = pair.certificate.public_key()
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise MechanismNotSupported("only RSA and EC keys are supported")
+    return key
