@@ -6,6 +6,7 @@ import sys
 
 BENCHES = {
     "apdu": "bench.apdu",
+    "pkcs11": "bench.pkcs11",
 }
 
 

@@ -10,6 +10,7 @@ import base64
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -459,7 +460,7 @@ def sign(  # noqa: PLR0917 - click passes options positionally
     finally:
         connection.disconnect()
     candidate = find_module(module_path, prefer="cryptolib") if module_path else find_module()
-    module = Module.load(candidate.path)
+    module = Module.load(Path(candidate.path))
     token = module.open(module.slot_for_reader(name).slot)
     try:
         try:

@@ -10,6 +10,7 @@ is initialised, so set it (:meth:`SoftHsm.environ`) before loading the module.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 import subprocess
@@ -34,6 +35,11 @@ LABELS = {
     "auth": ("CPS_PRIV_AUT", "Certificat d'Authentification CPS", IAS_AID + b"\x02"),
     "sign": ("CPS_PRIV_SIG", "Certificat de Signature CPS", IAS_AID + b"\x01"),
 }
+#: Labels and IDs that follow no middleware's convention (signature key first, on purpose).
+PLAIN_LABELS = {
+    "sign": ("key one", "certificate one", b"\x01"),
+    "auth": ("key two", "certificate two", b"\x03"),
+}
 EC_ID = b"\xec\x01"
 
 
@@ -41,8 +47,10 @@ def softhsm_module() -> Path | None:
     return next((p for p in SOFTHSM_MODULE_PATHS if p.is_file()), None)
 
 
+@functools.cache
 def ec_credentials(profile: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A deterministic P-256 key and a self-issued client-authentication certificate."""
+    """A deterministic P-256 key and a self-issued client-authentication certificate (cached:
+    ECDSA signatures are randomised, so the certificate is made once per process)."""
     scalar = int.from_bytes(hashlib.sha256(f"cardkit ec {profile}".encode()).digest(), "big")
     key = ec.derive_private_key(scalar % (2**255), ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"cardkit TEST EC {profile}")])
@@ -92,8 +100,11 @@ class SoftHsm:
             raise RuntimeError(f"{args[0]} failed: {done.stdout}{done.stderr}")
         return done.stdout
 
-    def provision(self, profile: str) -> str:
-        """A token named after ``profile`` with the card's PIN; returns its label."""
+    def provision(self, profile: str, *, label: str | None = None, cps_labels: bool = True) -> str:
+        """A token (named ``label``, default the profile) with the card's PIN and keys;
+        ``cps_labels=False`` names objects the way no middleware does."""
+        label = label or profile
+        names = LABELS if cps_labels else PLAIN_LABELS
         spec = load_profile(profile)["pins"][0]
         pin = spec["value"]["ascii"]
         so_pin = spec["puk"]["value"]["ascii"]
@@ -102,7 +113,7 @@ class SoftHsm:
             "--init-token",
             "--free",
             "--label",
-            profile,
+            label,
             "--pin",
             pin,
             "--so-pin",
@@ -110,7 +121,7 @@ class SoftHsm:
         )
         with tempfile.TemporaryDirectory() as tmp:
             items: list[tuple[bytes, bytes, str, str, bytes]] = []
-            for usage, (key_label, cert_label, cka_id) in LABELS.items():
+            for usage, (key_label, cert_label, cka_id) in names.items():
                 key, cert = card_credentials(profile, usage)
                 items.append((_pkcs8(key), _der(cert), key_label, cert_label, cka_id))
             ec_key, ec_cert = ec_credentials(profile)
@@ -125,7 +136,7 @@ class SoftHsm:
                     "--import",
                     str(key_file),
                     "--token",
-                    profile,
+                    label,
                     "--label",
                     key_label,
                     "--id",
@@ -138,7 +149,7 @@ class SoftHsm:
                     "--module",
                     str(self.module),
                     "--token-label",
-                    profile,
+                    label,
                     "--login",
                     "--pin",
                     pin,
@@ -151,7 +162,7 @@ class SoftHsm:
                     "--label",
                     cert_label,
                 )
-        return profile
+        return label
 
 
 def _pkcs8(key: object) -> bytes:

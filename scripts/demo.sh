@@ -60,6 +60,8 @@ card (profile vitale-family) in "Virtual PCD 00 01"; they stay there.
 Try:  .venv/bin/cardkit readers --json
       .venv/bin/cardkit vitale read --json --show-nir
       .venv/bin/cardkit nir check 2 69 05 49 588 157 80
+      .venv/bin/cardkit pin status      .venv/bin/cardkit certs
+      echo 1234 | OPENSC_CONF=mocks/opensc.conf .venv/bin/cardkit sign README.md --pin-stdin
       pcsc_scan -c          opensc-tool --list-readers
       ${SUDO[*]:-}${SUDO[*]:+ }.venv/bin/python -m mocks.vpcd ctl --slot 0 remove    (then: insert)
 Stop: scripts/demo.sh stop

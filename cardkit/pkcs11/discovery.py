@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PureWindowsPath
 
 from cardkit.errors import CardkitError
 
@@ -28,7 +28,7 @@ class ModuleNotFound(CardkitError):
 @dataclass(frozen=True, slots=True)
 class Candidate:
     kind: str  # "cryptolib", "opensc", "softhsm2", "configured"
-    path: Path
+    path: PurePath
 
 
 _CANDIDATES: dict[str, list[tuple[str, str]]] = {
@@ -65,11 +65,12 @@ def search_list(platform: str | None = None) -> list[Candidate]:
     """The documented places, for ``platform`` (``sys.platform`` style)."""
     key = platform or sys.platform
     key = "linux" if key.startswith("linux") else key
-    return [Candidate(kind, Path(p)) for kind, p in _CANDIDATES.get(key, [])]
+    kind_of_path = PureWindowsPath if key == "win32" else PurePath
+    return [Candidate(kind, kind_of_path(p)) for kind, p in _CANDIDATES.get(key, [])]
 
 
 def available_modules(platform: str | None = None) -> list[Candidate]:
-    return [c for c in search_list(platform) if c.path.is_file()]
+    return [c for c in search_list(platform) if Path(c.path).is_file()]
 
 
 def find_module(configured: str | None = None, *, prefer: str | None = None) -> Candidate:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import logging
 import threading
@@ -28,7 +29,7 @@ import PyKCS11
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from cardkit.errors import (
     CardkitError,
@@ -226,8 +227,9 @@ class KeyPair:
     cka_id: bytes
     label: str
 
-    @property
+    @functools.cached_property
     def algorithm_family(self) -> str:
+        """Parsed once: signing is the hot path, and parsing the key costs ~0.1 ms."""
         key = self.certificate.public_key()
         return "EC" if isinstance(key, ec.EllipticCurvePublicKey) else "RSA"
 
@@ -380,8 +382,10 @@ class Token:
                     handle = key_for(cka_id)
                     if handle is not None:
                         return KeyPair(handle, cert, cka_id, label)
-        # 3. Any certificate fit for client authentication, with its key.
-        for cert, cka_id, label in certs:
+        # 3. Any certificate fit for client authentication, with its key; a health
+        #    professional's (CN = identifier type + number) before any other.
+        ranked = sorted(certs, key=lambda item: not _health_card_subject(item[0]))
+        for cert, cka_id, label in ranked:
             if _fit_for_authentication(cert):
                 handle = key_for(cka_id)
                 if handle is not None:
@@ -462,6 +466,13 @@ def _cps_authentication_object(label: str, cka_id: bytes) -> bool:
     return label == CPS_AUTH_CERT_LABEL or (
         len(cka_id) > 1 and cka_id.endswith(CPS_AUTH_ID_SUFFIXES)
     )
+
+
+def _health_card_subject(cert: x509.Certificate) -> bool:
+    """CN laid out as on IGC-Santé end-entity certificates: 8/0/3 then the identifier."""
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = str(names[0].value) if names else ""
+    return len(cn) > 8 and cn[0] in "803" and cn[1:3].isalnum()
 
 
 def _fit_for_authentication(cert: x509.Certificate) -> bool:

@@ -202,7 +202,10 @@ class InProcessConnection:
         self._backend._acquire(self)
         try:
             card = self._backend._card_for(self)
-            return card.execute(apdu)
+            answer = card.execute(apdu)
+            # Pulled while computing: the answer never reaches the reader.
+            self._backend._card_for(self)
+            return answer
         finally:
             self._backend._release(self)
 

@@ -8,13 +8,17 @@ object itself: change its data, count its APDUs, pull it out mid-command.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from cardkit.errors import CardkitError
+from cardkit.pkcs11 import Module, search_list
 from cardkit.transport.pcsc import PcscBackend
 from mocks.cards import Iso7816Card, build_card
 from mocks.netns import default_netns
@@ -98,3 +102,69 @@ def serve_card(pcsc: Pcsc) -> Iterator[ServeCard]:
     for vcard, reader in served:
         vcard.stop()
         wait_for_card(pcsc.backend, reader, present=False)
+
+
+OPENSC_CONF = Path(__file__).resolve().parents[2] / "mocks" / "opensc.conf"
+
+
+@pytest.fixture(scope="session")
+def opensc(pcsc: Pcsc) -> Module:
+    """OpenSC's PKCS#11 module, configured to read the mock cards' PIV face."""
+    candidate = next(
+        (c for c in search_list() if c.kind == "opensc" and Path(c.path).is_file()), None
+    )
+    if candidate is None:
+        missing_component("OpenSC's opensc-pkcs11.so is not installed (run scripts/setup.sh)")
+    # Read by OpenSC when the module initialises, which happens once per process.
+    os.environ["OPENSC_CONF"] = str(OPENSC_CONF)
+    return Module.load(Path(candidate.path))
+
+
+@dataclass
+class CardProcess:
+    """A mock card served by ``python -m mocks.vpcd`` in a process of its own.
+
+    Needed whenever a C library that keeps Python's GIL talks to the card (PyKCS11 does, for
+    the whole of C_Initialize or C_Sign): a card served by a thread of the same process
+    could never answer.
+    """
+
+    process: subprocess.Popen[str]
+    slot: int
+    reader: str
+
+
+@pytest.fixture
+def card_process(pcsc: Pcsc, tmp_path: Path) -> Iterator[Callable[[str], CardProcess]]:
+    started: list[CardProcess] = []
+
+    def start(profile: str) -> CardProcess:
+        states = pcsc.backend.states()
+        taken = {c.slot for c in started}
+        free = [
+            i for i, r in enumerate(pcsc.readers) if not states[r].card_present and i not in taken
+        ]
+        if not free:
+            pytest.fail("no free vpcd slot: stop the demo's mock cards (scripts/demo.sh stop)")
+        slot = free[0]
+        env = {**os.environ, "CARDKIT_RUN_DIR": str(tmp_path)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mocks.vpcd", "--profile", profile, "--slot", str(slot)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        card = CardProcess(process, slot, pcsc.readers[slot])
+        started.append(card)
+        wait_for_card(pcsc.backend, card.reader, present=True, timeout=20)
+        return card
+
+    yield start
+    for card in started:
+        card.process.terminate()
+        try:
+            card.process.wait(10)
+        except subprocess.TimeoutExpired:
+            card.process.kill()
+        wait_for_card(pcsc.backend, card.reader, present=False)

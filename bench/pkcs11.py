@@ -1,0 +1,178 @@
+"""cardkit's PKCS#11 signature vs raw PyKCS11 ``C_Sign`` on the same session, and vs one
+``pkcs11-tool --sign`` process per signature (what a script calling the tool would pay).
+
+Default: the real path, OpenSC's module reading a mock CPS's PIV face through pcscd (the card
+is served by a separate process: PyKCS11 keeps the GIL inside the module). ``--softhsm``
+measures against SoftHSM2 instead, where the token is fast enough for cardkit's own overhead
+to show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import PyKCS11
+
+from bench.stats import emit, summary
+from cardkit.pkcs11 import Algorithm, Module, search_list
+from cardkit.transport.pcsc import PcscBackend
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = b"https://portal.example" + bytes(32)
+
+
+def _mock_card(stack: ExitStack) -> str:
+    """A mock CPS in a free vpcd slot, served by its own process; returns the reader."""
+    backend = PcscBackend()
+    states = backend.states()
+    vpcd = sorted(n for n in states if n.startswith("Virtual PCD"))
+    free = [i for i, n in enumerate(vpcd) if not states[n].card_present]
+    if not free:
+        raise SystemExit("no free vpcd slot (scripts/demo.sh stop)")
+    run_dir = stack.enter_context(tempfile.TemporaryDirectory())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mocks.vpcd", "--profile", "cps-doctor", "--slot", str(free[0])],
+        env={**os.environ, "CARDKIT_RUN_DIR": run_dir},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stack.callback(process.wait, 10)
+    stack.callback(process.terminate)
+    reader = vpcd[free[0]]
+    deadline = time.monotonic() + 15
+    while not backend.states()[reader].card_present:
+        if time.monotonic() > deadline:
+            raise SystemExit("the mock card did not appear")
+        time.sleep(0.05)
+    backend.close()
+    return reader
+
+
+def run(n: int, tool_runs: int, softhsm: bool) -> dict[str, object]:
+    with ExitStack() as stack:
+        if softhsm:
+            from mocks.softhsm import SoftHsm
+
+            hsm = SoftHsm.create(Path(stack.enter_context(tempfile.TemporaryDirectory())))
+            hsm.provision("cps-doctor")
+            os.environ.update(hsm.environ())
+            module_path = hsm.module
+            module = Module.load(module_path)
+            slot = next(s for s in module.slots() if s.token_label == "cps-doctor").slot
+            tool_slot = ["--token-label", "cps-doctor"]
+            key_id = "e828bd080f8025000001ff001002"
+            env = {**os.environ}
+        else:
+            os.environ["OPENSC_CONF"] = str(ROOT / "mocks" / "opensc.conf")
+            reader = _mock_card(stack)
+            module_path = Path(next(c.path for c in search_list() if c.kind == "opensc"))
+            module = Module.load(module_path)
+            slot = module.slot_for_reader(reader).slot
+            tool_slot = ["--slot-description", reader]
+            key_id = "01"
+            env = {**os.environ}
+        token = stack.enter_context(module.open(slot))
+        token.login("1234")
+        pair = token.find_authentication_key()
+        mechanism = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS)
+
+        def cardkit_call() -> None:
+            token.sign(pair, DATA, Algorithm.RS256)
+
+        def raw_call() -> None:
+            token.session.sign(pair.private_key, DATA, mechanism)
+
+        def raw_bytes_call() -> None:
+            # What any caller pays to use the signature: PyKCS11 returns a SWIG vector whose
+            # conversion to bytes walks it element by element (~80 us for 256 bytes).
+            bytes(token.session.sign(pair.private_key, DATA, mechanism))
+
+        for _ in range(3):
+            cardkit_call()
+            raw_call()
+        ours: list[int] = []
+        base: list[int] = []
+        base_bytes: list[int] = []
+        clock = time.perf_counter_ns
+        for i in range(n):
+            calls = ((cardkit_call, ours), (raw_call, base), (raw_bytes_call, base_bytes))
+            for call, samples in calls if i % 2 == 0 else reversed(calls):
+                t0 = clock()
+                call()
+                samples.append(clock() - t0)
+        message = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "msg"
+        message.write_bytes(DATA)
+        tool: list[int] = []
+        for _ in range(tool_runs):
+            t0 = clock()
+            subprocess.run(
+                [
+                    "pkcs11-tool",
+                    "--module",
+                    str(module_path),
+                    *tool_slot,
+                    "--login",
+                    "--pin",
+                    "1234",
+                    "--sign",
+                    "-m",
+                    "SHA256-RSA-PKCS",
+                    "--id",
+                    key_id,
+                    "-i",
+                    str(message),
+                    "-o",
+                    str(message.with_suffix(".sig")),
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            tool.append(clock() - t0)
+    ck, raw, tl = summary(ours), summary(base), summary(tool)
+    raw_bytes = summary(base_bytes)
+    return {
+        "bench": "pkcs11",
+        "token": "softhsm2" if softhsm else "opensc+mock-cps",
+        "n": n,
+        "cardkit": ck,
+        "pykcs11": raw,
+        "pykcs11_with_bytes": raw_bytes,
+        "pkcs11_tool_process": tl,
+        "ratio": round(ck["median_us"] / raw["median_us"], 3),
+        "ratio_vs_pykcs11_with_bytes": round(ck["median_us"] / raw_bytes["median_us"], 3),
+        "ratio_vs_pkcs11_tool": round(ck["median_us"] / tl["median_us"], 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench pkcs11", description=__doc__)
+    parser.add_argument("--n", type=int, default=100, help="signatures per side")
+    parser.add_argument("--tool-runs", type=int, default=10, help="pkcs11-tool processes")
+    parser.add_argument("--softhsm", action="store_true", help="SoftHSM2 instead of OpenSC+mock")
+    args = parser.parse_args(argv)
+    result = run(args.n, args.tool_runs, args.softhsm)
+    ck, raw, tl = result["cardkit"], result["pykcs11"], result["pkcs11_tool_process"]
+    assert isinstance(ck, dict) and isinstance(raw, dict) and isinstance(tl, dict)
+    rb = result["pykcs11_with_bytes"]
+    assert isinstance(rb, dict)
+    print(f"RS256 signatures on {result['token']}, {args.n} per side")
+    rows = [
+        ("cardkit Token.sign", ck),
+        ("PyKCS11 C_Sign, same session", raw),
+        ("PyKCS11 C_Sign + bytes()", rb),
+        ("pkcs11-tool, one process each", tl),
+    ]
+    for label, row in rows:
+        print(f"  {label:31}: median {row['median_us']:10.1f} us  p99 {row['p99_us']:10.1f} us")
+    print(f"  ratio cardkit / C_Sign         : {result['ratio']}")
+    print(f"  ratio cardkit / C_Sign+bytes() : {result['ratio_vs_pykcs11_with_bytes']}")
+    print(f"  ratio cardkit / pkcs11-tool    : {result['ratio_vs_pkcs11_tool']}")
+    emit(result)
