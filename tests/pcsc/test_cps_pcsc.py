@@ -4,6 +4,7 @@ the PIV face through OpenSC's PKCS#11 module, with one key and one PIN counter b
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import threading
@@ -148,6 +149,14 @@ def test_wrong_pin_through_pkcs11_costs_one_try(
     with opensc.open(opensc.slot_for_reader(reader).slot) as token, pytest.raises(WrongPin):
         token.login("0000")
     assert status(reader) == (2, False)  # exactly one, as the card counts it
+    shown = subprocess.run(
+        [sys.executable, "-m", "cardkit", "pin", "status", "--reader", reader, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(shown.stdout)["tries_left"] == 2  # and as `cardkit pin status` shows
 
 
 def test_blocked_is_blocked_on_both_faces(

@@ -145,12 +145,13 @@ def test_malformed_pin_sends_nothing(bad: str) -> None:
 
 
 @pytest.mark.parametrize("usage", [KeyUsage.AUTHENTICATION, KeyUsage.SIGNATURE])
-def test_signing_needs_pin_and_verifies(usage: KeyUsage) -> None:
-    card, mock, _ = open_card("cps-doctor")
+@pytest.mark.parametrize("profile", [p for p in CPS_PROFILES if p != "cps-pin-blocked"])
+def test_signing_needs_pin_and_verifies(profile: str, usage: KeyUsage) -> None:
+    card, mock, _ = open_card(profile)
     with pytest.raises(SecurityStatusNotSatisfied):
         card.sign(b"challenge", usage)
     assert mock.signatures == 0
-    card.verify_pin("1234")
+    card.verify_pin(PINS[profile])
     signature = card.sign(b"challenge", usage)
     certs = card.certificates()
     cert = certs.authentication if usage is KeyUsage.AUTHENTICATION else certs.signature
