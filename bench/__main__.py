@@ -7,6 +7,7 @@ import sys
 BENCHES = {
     "apdu": "bench.apdu",
     "pkcs11": "bench.pkcs11",
+    "token": "bench.token",
 }
 
 

@@ -7,9 +7,11 @@ is a stable contract documented in the README (keys are only ever added).
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime as dt
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,22 @@ from rich.table import Table
 from cardkit import __version__
 from cardkit.apdu import ApduError
 from cardkit.atr import Atr, AtrError, CardFamily, CardIdentity, identify
+from cardkit.auth import (
+    Challenge,
+    MemoryNonceStore,
+    RevocationPolicy,
+    TokenRejected,
+    Validator,
+    ValidatorConfig,
+    create_token,
+    normalize_origin,
+)
+from cardkit.auth.challenge import check_nonce
+from cardkit.auth.trust import load_trust
 from cardkit.cps import CardType, CpsCard
 from cardkit.cps.identity import fingerprint
 from cardkit.errors import CardError, CardkitError, PinError, WrongPin
-from cardkit.pkcs11 import Algorithm, Module, find_module
+from cardkit.pkcs11 import Algorithm, KeyPair, Module, Token, find_module
 from cardkit.transport import (
     NoCard,
     ReaderBackend,
@@ -427,16 +441,54 @@ def certs(
             click.echo(f"  sha256  {info_['sha256']}")
 
 
-@cli.command()
-@click.argument("file", type=click.File("rb"))
-@click.option(
+@contextlib.contextmanager
+def _card_key(
+    state: State, reader: str | None, module_path: str | None, pin_stdin: bool
+) -> Iterator[tuple[Token, KeyPair, str]]:
+    """The inserted card's authentication key through PKCS#11, logged in: (token, key pair,
+    module path). The certificate read from the card's own face guides the key lookup, and a
+    wrong PIN is reported with the tries the card says are left."""
+    name = select_reader(state.backend, reader)
+    connection, card = _open_cps(state, name)
+    try:
+        expected = card.certificates().authentication
+    finally:
+        connection.disconnect()
+    candidate = find_module(module_path)
+    module = Module.load(Path(candidate.path))
+    token = module.open(module.slot_for_reader(name).slot)
+    try:
+        try:
+            token.login(_read_secret("PIN", pin_stdin))
+        except WrongPin as exc:
+            if exc.tries_left is not None:
+                raise
+            # PKCS#11 does not say how many tries are left; the card does, at no cost.
+            connection, card = _open_cps(state, name)
+            try:
+                left = card.pin_status().tries_left
+            finally:
+                connection.disconnect()
+            raise WrongPin(f"wrong PIN, {left} tries left", left) from None
+        yield token, token.find_authentication_key(expected), str(candidate.path)
+    finally:
+        token.close()
+
+
+algorithm_option = click.option(
     "--mechanism",
     type=click.Choice([a.value for a in Algorithm]),
     default="RS256",
     show_default=True,
 )
+module_option = click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
+
+
+@cli.command()
+@click.argument("file", type=click.File("rb"))
+@algorithm_option
 @reader_option
-@click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
+@module_option
 @click.option("--out", type=click.File("wb"), help="write the raw signature here")
 @pin_stdin_option
 @json_option
@@ -453,44 +505,108 @@ def sign(  # noqa: PLR0917 - click passes options positionally
 ) -> None:
     """Sign FILE with the card's authentication key, through PKCS#11."""
     data = file.read()
-    name = select_reader(state.backend, reader)
-    connection, card = _open_cps(state, name)
-    try:
-        expected = card.certificates().authentication
-    finally:
-        connection.disconnect()
-    candidate = find_module(module_path, prefer="cryptolib") if module_path else find_module()
-    module = Module.load(Path(candidate.path))
-    token = module.open(module.slot_for_reader(name).slot)
-    try:
-        try:
-            token.login(_read_secret("PIN", pin_stdin))
-        except WrongPin as exc:
-            if exc.tries_left is not None:
-                raise
-            # PKCS#11 does not say how many tries are left; the card does, at no cost.
-            connection, card = _open_cps(state, name)
-            try:
-                left = card.pin_status().tries_left
-            finally:
-                connection.disconnect()
-            raise WrongPin(f"wrong PIN, {left} tries left", left) from None
-        pair = token.find_authentication_key(expected)
+    with _card_key(state, reader, module_path, pin_stdin) as (token, pair, module):
         signature = token.sign(pair, data, Algorithm(mechanism))
-    finally:
-        token.close()
     if out is not None:
         out.write(signature)
     result = {
         "algorithm": mechanism,
         "signature": base64.b64encode(signature).decode(),
         "certificate_sha256": fingerprint(pair.certificate),
-        "module": str(candidate.path),
+        "module": module,
     }
     if as_json:
         _emit_json(result)
     elif out is None:
         click.echo(result["signature"])
+
+
+@cli.group("token")
+def token_group() -> None:
+    """CPS login tokens: create one with the card, verify one as a portal would."""
+
+
+@token_group.command("create")
+@click.option("--origin", required=True, help="the portal's origin, https://host[:port]")
+@click.option("--nonce", required=True, help="the portal's challenge (base64url, >= 32 bytes)")
+@algorithm_option
+@reader_option
+@module_option
+@pin_stdin_option
+@click.pass_obj
+def token_create(  # noqa: PLR0917
+    state: State,
+    origin: str,
+    nonce: str,
+    mechanism: str,
+    reader: str | None,
+    module_path: str | None,
+    pin_stdin: bool,
+) -> None:
+    """Sign ORIGIN's challenge with the inserted card; prints the token (JSON)."""
+    origin = normalize_origin(origin)  # refuse before the PIN is even asked
+    check_nonce(nonce)
+    with _card_key(state, reader, module_path, pin_stdin) as (token, pair, _):
+        created = create_token(
+            lambda data: token.sign(pair, data, Algorithm(mechanism)),
+            pair.certificate,
+            origin,
+            nonce,
+            mechanism,
+        )
+    click.echo(created.to_json())
+
+
+@token_group.command("verify")
+@click.argument("file", type=click.File("rb"))
+@click.option("--origin", required=True)
+@click.option("--nonce", required=True, help="the challenge the portal issued")
+@click.option(
+    "--trust", type=click.Choice(["test", "production"]), default="test", show_default=True
+)
+@click.option("--trust-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--revocation",
+    type=click.Choice([p.value for p in RevocationPolicy]),
+    default="soft-fail",
+    show_default=True,
+)
+@json_option
+@click.pass_obj
+def token_verify(  # noqa: PLR0917
+    state: State,
+    file: Any,
+    origin: str,
+    nonce: str,
+    trust: str,
+    trust_dir: Path | None,
+    revocation: str,
+    as_json: bool,
+) -> None:
+    """Validate a token as a portal would (treating NONCE as the challenge it issued).
+    Exit 0 accepted, 1 rejected."""
+    roots, intermediates = load_trust(trust, trust_dir)
+    validator = Validator(
+        ValidatorConfig(roots, intermediates, revocation=RevocationPolicy(revocation))
+    )
+    store = MemoryNonceStore()
+    store.issue(Challenge(nonce, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)))
+    try:
+        who = validator.validate(file.read(), origin, nonce, store)
+    except TokenRejected as exc:
+        if as_json:
+            _emit_json({"valid": False, "reason": exc.reason, "detail": exc.detail})
+        else:
+            click.echo(f"rejected: {exc}")
+        sys.exit(EXIT_FAILURE)
+    if as_json:
+        _emit_json({"valid": True, "professional": who.to_dict()})
+        return
+    name = " ".join(x for x in (who.given_name, who.surname) if x) or who.structure or "-"
+    click.echo(
+        f"valid: {CardType(who.card_type).label} {who.identifier_type.value} {who.identifier}"
+        f", {name}, {who.profession or '-'}"
+    )
 
 
 @cli.group()

@@ -37,6 +37,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 PKI_DIR = Path(__file__).resolve().parent / "testpki"
+#: The TEST anchors cardkit ships for ``--trust test`` (kept equal to these by ``generate``).
+CARDKIT_TEST_ANCHORS = Path(__file__).resolve().parents[1] / "cardkit" / "auth" / "anchors" / "test"
+ANCHOR_COPIES = {
+    "ca/root.crt.pem": "roots/root.crt.pem",
+    "ca/personnes.crt.pem": "intermediates/personnes.crt.pem",
+    "ca/organisations.crt.pem": "intermediates/organisations.crt.pem",
+}
 CRL_BASE = "http://127.0.0.1:18471/crl"
 OCSP_URL = "http://127.0.0.1:18472/ocsp"
 
@@ -154,6 +161,8 @@ class Holder:
     validity: tuple[dt.datetime, dt.datetime] = EE_VALIDITY
     revoked: bool = False
     policies: tuple[x509.ObjectIdentifier, ...] = field(default=())
+    #: False for the "wrong key usage" test certificate (keyEncipherment only).
+    digital_signature: bool = True
 
     @classmethod
     def from_profile(cls, profile: dict[str, Any]) -> Holder:
@@ -192,6 +201,37 @@ def holders() -> list[Holder]:
         if "holder" in profile:
             found.append(Holder.from_profile(profile))
     return found
+
+
+UNTRUSTED_ROOT = "TEST AC HORS CONFIANCE"
+
+#: Certificates for validator tests that no mock card carries (auth usage only).
+TOKEN_TEST_HOLDERS = (
+    Holder(
+        "token-not-yet-valid",
+        "CPS",
+        PERSONNES,
+        "899700075163",
+        "FUTUR",
+        "ANNE",
+        "Médecin",
+        validity=(
+            dt.datetime(2040, 1, 1, tzinfo=dt.UTC),
+            dt.datetime(2045, 1, 1, tzinfo=dt.UTC),
+        ),
+    ),
+    Holder(
+        "token-wrong-key-usage",
+        "CPS",
+        PERSONNES,
+        "899700075171",
+        "USAGE",
+        "LEO",
+        "Médecin",
+        digital_signature=False,
+    ),
+    Holder("token-untrusted", "CPS", UNTRUSTED_ROOT, "899700075189", "INCONNU", "ZOE", "Médecin"),
+)
 
 
 def holder(profile: str) -> Holder:
@@ -238,7 +278,31 @@ def holder_name(h: Holder) -> x509.Name:
 
 
 def _ca_slug(cn: str) -> str:
-    return {ROOT: "root", PERSONNES: "personnes", ORGANISATIONS: "organisations"}[cn]
+    return {
+        ROOT: "root",
+        PERSONNES: "personnes",
+        ORGANISATIONS: "organisations",
+        UNTRUSTED_ROOT: "untrusted",
+    }[cn]
+
+
+def build_untrusted_ca() -> Issued:
+    """A root no validator trusts, laid out like the real ones (RSA-2048 to keep it quick)."""
+    key = deterministic_rsa_key("ca untrusted", 2048)
+    name = _ca_name(UNTRUSTED_ROOT)
+    cert = _sign(
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(_serial("untrusted"))
+        .not_valid_before(CA_VALIDITY[0])
+        .not_valid_after(CA_VALIDITY[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_ca_usage(), critical=True),
+        key,
+    )
+    return Issued("untrusted", key, cert)
 
 
 @dataclass
@@ -332,7 +396,7 @@ def issue_end_entity(
     key = key or deterministic_rsa_key(label, 2048)
     auth = usage == "auth"
     ku = x509.KeyUsage(
-        digital_signature=auth,
+        digital_signature=auth and h.digital_signature,
         content_commitment=not auth,
         key_encipherment=auth,
         data_encipherment=False,
@@ -417,6 +481,13 @@ def generate() -> dict[str, bytes]:
             entry[f"{usage}_serial"] = f"{issued.certificate.serial_number:x}"
         entry["revoked"] = h.revoked
         manifest[h.profile] = entry
+    cas["untrusted"] = build_untrusted_ca()
+    files["ca/untrusted.key.pem"] = _pem_key(cas["untrusted"].key)
+    files["ca/untrusted.crt.pem"] = _pem_cert(cas["untrusted"].certificate)
+    for h in TOKEN_TEST_HOLDERS:
+        issued = issue_end_entity(h, "auth", cas[_ca_slug(h.issuer)])
+        files[f"tokens/{h.profile}/auth.key.pem"] = _pem_key(issued.key)
+        files[f"tokens/{h.profile}/auth.crt.pem"] = _pem_cert(issued.certificate)
     files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     return files
 
@@ -448,6 +519,17 @@ def card_credentials(profile: str, usage: str) -> tuple[rsa.RSAPrivateKey, x509.
     return load_key(f"{base}.key.pem"), load_cert(f"{base}.crt.pem")
 
 
+def token_test_credentials(name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """Key and certificate of a validator-test holder (``token-not-yet-valid``, ...)."""
+    base = f"tokens/{name}/auth"
+    return load_key(f"{base}.key.pem"), load_cert(f"{base}.crt.pem")
+
+
+def ca(slug: str) -> Issued:
+    """A CA of the TEST PKI with its key (for CRLs and OCSP responses)."""
+    return Issued(slug, load_key(f"ca/{slug}.key.pem"), load_cert(f"ca/{slug}.crt.pem"))
+
+
 def trust_anchors() -> list[x509.Certificate]:
     return [load_cert("ca/root.crt.pem")]
 
@@ -471,12 +553,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"TEST PKI differs from a fresh generation: {changed}", file=sys.stderr)
             return 1
+        for source, copy in ANCHOR_COPIES.items():
+            if (CARDKIT_TEST_ANCHORS / copy).read_bytes() != files[source]:
+                print(f"cardkit's TEST anchor {copy} differs from {source}", file=sys.stderr)
+                return 1
         print(f"TEST PKI in {args.out} is reproducible ({len(files)} files)")
         return 0
     for relative, data in files.items():
         path = args.out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+    for source, copy in ANCHOR_COPIES.items():
+        (CARDKIT_TEST_ANCHORS / copy).parent.mkdir(parents=True, exist_ok=True)
+        (CARDKIT_TEST_ANCHORS / copy).write_bytes(files[source])
     print(f"wrote {len(files)} files to {args.out}")
     return 0
 

@@ -1,0 +1,166 @@
+"""Challenges (single-use nonces) and the stores that make them single-use.
+
+A portal issues a nonce, the browser hands it to the agent, the card signs a binding of the
+origin and the nonce, and the portal consumes the nonce when it validates the token: exactly
+once, before it expires. The store is the only state of the portal side; consume must be
+atomic, which each store guarantees in its own way (a lock, a SQL transaction, Redis GETDEL).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cardkit.errors import CardkitError
+
+NONCE_BYTES = 32
+MIN_NONCE_BYTES = 32
+DEFAULT_TTL = dt.timedelta(minutes=5)
+
+
+class NonceError(CardkitError, ValueError):
+    """A nonce that is malformed or too short to be unguessable."""
+
+    code = "nonce_invalid"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def check_nonce(nonce: str) -> bytes:
+    """Decode a base64url nonce and insist on at least 32 random bytes (the agent refuses
+    anything shorter: a short nonce makes the signed token replayable by guessing)."""
+    if not nonce or len(nonce) > 256:
+        raise NonceError("a nonce is base64url, 43 to 256 characters")
+    try:
+        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+    except ValueError:
+        raise NonceError("a nonce is base64url") from None
+    if len(raw) < MIN_NONCE_BYTES:
+        raise NonceError(f"a nonce has at least {MIN_NONCE_BYTES} random bytes, got {len(raw)}")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    nonce: str  # base64url, no padding
+    expires_at: dt.datetime
+
+    @classmethod
+    def new(cls, ttl: dt.timedelta = DEFAULT_TTL) -> Challenge:
+        raw = secrets.token_bytes(NONCE_BYTES)
+        nonce = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return cls(nonce, _now() + ttl)
+
+    @property
+    def expired(self) -> bool:
+        return _now() >= self.expires_at
+
+
+class ConsumeResult:
+    """Why consume() said no, when it did."""
+
+    OK = "ok"
+    UNKNOWN = "unknown"  # never issued (or forgotten long after it expired)
+    REPLAYED = "replayed"  # consumed already
+    EXPIRED = "expired"
+
+
+class NonceStore(Protocol):
+    def issue(self, challenge: Challenge) -> None: ...
+
+    def consume(self, nonce: str) -> str:
+        """Mark ``nonce`` used; returns a :class:`ConsumeResult` value. Atomic: of many
+        concurrent calls for one nonce, at most one gets ``ok``."""
+        ...
+
+    def purge_expired(self) -> int: ...
+
+
+#: Consumed and expired nonces are remembered this long, to answer "replayed"/"expired".
+TOMBSTONE = dt.timedelta(minutes=10)
+
+
+class MemoryNonceStore:
+    """For one process (tests, a single-worker portal)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, list[Any]] = {}  # nonce -> [expires, used]
+        self._lock = threading.Lock()
+
+    def issue(self, challenge: Challenge) -> None:
+        with self._lock:
+            self._items[challenge.nonce] = [challenge.expires_at, False]
+
+    def consume(self, nonce: str) -> str:
+        with self._lock:
+            item = self._items.get(nonce)
+            if item is None:
+                return ConsumeResult.UNKNOWN
+            if item[1]:
+                return ConsumeResult.REPLAYED
+            item[1] = True
+            expires: dt.datetime = item[0]
+        return ConsumeResult.EXPIRED if _now() >= expires else ConsumeResult.OK
+
+    def purge_expired(self) -> int:
+        limit = _now() - TOMBSTONE
+        with self._lock:
+            stale = [n for n, (e, _) in self._items.items() if e <= limit]
+            for n in stale:
+                del self._items[n]
+        return len(stale)
+
+
+class SqliteNonceStore:
+    """Embedded and durable: the default for a single portal process (several threads)."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()  # serialises ":memory:" use across threads
+        self._shared = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._shared.execute("PRAGMA journal_mode=WAL")
+        self._shared.execute("PRAGMA busy_timeout=5000")  # other processes on the same file
+        self._shared.execute(
+            "CREATE TABLE IF NOT EXISTS nonces ("
+            "nonce TEXT PRIMARY KEY, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0)"
+        )
+
+    def issue(self, challenge: Challenge) -> None:
+        with self._lock:
+            self._shared.execute(
+                "INSERT OR REPLACE INTO nonces (nonce, expires) VALUES (?, ?)",
+                (challenge.nonce, challenge.expires_at.timestamp()),
+            )
+
+    def consume(self, nonce: str) -> str:
+        # One UPDATE ... RETURNING is atomic, also across processes sharing the file: of two
+        # consumers, one changes the row and the other finds it used.
+        with self._lock:
+            row = self._shared.execute(
+                "UPDATE nonces SET used = 1 WHERE nonce = ? AND used = 0 RETURNING expires",
+                (nonce,),
+            ).fetchone()
+            if row is None:
+                seen = self._shared.execute(
+                    "SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)
+                ).fetchone()
+                return ConsumeResult.REPLAYED if seen else ConsumeResult.UNKNOWN
+        return ConsumeResult.EXPIRED if _now().timestamp() >= row[0] else ConsumeResult.OK
+
+    def purge_expired(self) -> int:
+        with self._lock:
+            cursor = self._shared.execute(
+                "DELETE FROM nonces WHERE expires <= ?", ((_now() - TOMBSTONE).timestamp(),)
+            )
+        return cursor.rowcount
+
+    def close(self) -> None:
+        self._shared.close()

@@ -1,0 +1,166 @@
+"""Revocation information for the validator: OCSP first, CRL otherwise, cached by validity.
+
+The validator decides with pyhanko-certvalidator; this module only fetches what it needs
+(over plain HTTP, as OCSP and CRL are) and keeps each answer until its ``nextUpdate``, so a
+busy portal asks the responder once per certificate per update period, not once per login.
+
+Policy (:class:`RevocationPolicy`):
+- ``off``: no revocation check;
+- ``soft-fail``: use what can be fetched; a revoked certificate is refused, an unreachable
+  responder is not (logged);
+- ``hard-fail``: revocation information must be obtained for every certificate in the path,
+  and say "good".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import threading
+import urllib.request
+from dataclasses import dataclass
+from enum import Enum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+
+log = logging.getLogger("cardkit.auth.revocation")
+
+FETCH_TIMEOUT = 5.0
+MAX_ANSWER = 1 << 20
+DEFAULT_TTL = dt.timedelta(minutes=5)  # for answers without nextUpdate
+
+
+class RevocationPolicy(Enum):
+    OFF = "off"
+    SOFT_FAIL = "soft-fail"
+    HARD_FAIL = "hard-fail"
+
+
+@dataclass
+class _Cached:
+    data: bytes
+    until: dt.datetime
+
+
+def _http(url: str, body: bytes | None = None) -> bytes:
+    if not url.startswith(("http://", "https://")):
+        raise OSError(f"not an http(s) URL: {url}")
+    headers = {"Content-Type": "application/ocsp-request"} if body is not None else {}
+    request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - checked above
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as answer:  # noqa: S310
+        data: bytes = answer.read(MAX_ANSWER + 1)
+    if len(data) > MAX_ANSWER:
+        raise OSError(f"answer from {url} is larger than {MAX_ANSWER} bytes")
+    return data
+
+
+def _urls(cert: x509.Certificate, kind: str) -> list[str]:
+    try:
+        if kind == "ocsp":
+            aia = cert.extensions.get_extension_for_oid(
+                ExtensionOID.AUTHORITY_INFORMATION_ACCESS
+            ).value
+            assert isinstance(aia, x509.AuthorityInformationAccess)
+            return [
+                str(d.access_location.value)
+                for d in aia
+                if d.access_method == AuthorityInformationAccessOID.OCSP
+            ]
+        dps = cert.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
+        assert isinstance(dps, x509.CRLDistributionPoints)
+        return [
+            str(name.value)
+            for dp in dps
+            for name in dp.full_name or []
+            if isinstance(name, x509.UniformResourceIdentifier)
+        ]
+    except x509.ExtensionNotFound:
+        return []
+
+
+class RevocationSource:
+    """Fetches and caches OCSP responses (per certificate) and CRLs (per URL)."""
+
+    def __init__(self, fetch: object = None) -> None:
+        self._fetch = fetch or _http
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def _get(self, key: tuple[str, str], now: dt.datetime) -> bytes | None:
+        with self._lock:
+            hit = self._cache.get(key)
+        return hit.data if hit is not None and hit.until > now else None
+
+    def _put(self, key: tuple[str, str], data: bytes, until: dt.datetime | None) -> None:
+        with self._lock:
+            self._cache[key] = _Cached(data, until or dt.datetime.now(dt.UTC) + DEFAULT_TTL)
+
+    def ocsp(self, cert: x509.Certificate, issuer: x509.Certificate) -> bytes | None:
+        now = dt.datetime.now(dt.UTC)
+        key = ("ocsp", f"{cert.serial_number:x}:{cert.issuer.rfc4514_string()}")
+        cached = self._get(key, now)
+        if cached is not None:
+            return cached
+        request = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(cert, issuer, hashes.SHA256())
+            .build()
+            .public_bytes(serialization.Encoding.DER)
+        )
+        for url in _urls(cert, "ocsp"):
+            try:
+                self.fetches += 1
+                data = self._fetch(url, request)  # type: ignore[operator]
+                answer = ocsp.load_der_ocsp_response(data)
+            except (OSError, ValueError) as exc:
+                log.warning("OCSP %s: %s", url, exc)
+                continue
+            if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+                log.warning("OCSP %s: %s", url, answer.response_status.name)
+                continue
+            self._put(key, data, answer.next_update_utc)
+            return bytes(data)
+        return None
+
+    def crl(self, cert: x509.Certificate) -> bytes | None:
+        now = dt.datetime.now(dt.UTC)
+        for url in _urls(cert, "crl"):
+            key = ("crl", url)
+            cached = self._get(key, now)
+            if cached is not None:
+                return cached
+            try:
+                self.fetches += 1
+                data = self._fetch(url, None)  # type: ignore[operator]
+                crl = x509.load_der_x509_crl(data)
+            except (OSError, ValueError) as exc:
+                log.warning("CRL %s: %s", url, exc)
+                continue
+            self._put(key, data, crl.next_update_utc)
+            return bytes(data)
+        return None
+
+    def gather(
+        self, path: list[x509.Certificate]
+    ) -> tuple[list[bytes], list[bytes], list[x509.Certificate]]:
+        """(OCSP responses, CRLs, certificates left without any) for a leaf-first path whose
+        last element is the trust anchor (which needs none)."""
+        responses: list[bytes] = []
+        crls: list[bytes] = []
+        missing: list[x509.Certificate] = []
+        for cert, issuer in itertools.pairwise(path):
+            answer = self.ocsp(cert, issuer)
+            if answer is not None:
+                responses.append(answer)
+                continue
+            crl = self.crl(cert)
+            if crl is not None:
+                crls.append(crl)
+            else:
+                missing.append(cert)
+        return responses, crls, missing

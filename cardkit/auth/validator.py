@@ -1,0 +1,349 @@
+"""The portal side: is this token a CPS/CPE holder answering our challenge?
+
+``Validator.validate(token, expected_origin, nonce, store)`` returns a :class:`Professional`
+or raises :class:`TokenRejected` with a stable ``reason``. Checks run in this order, cheapest
+and least stateful first, so that a forged token costs little and never burns a nonce:
+
+1. ``token_size`` / ``token_malformed`` / ``token_format``: size limits, then JSON and fields;
+2. ``certificate_malformed``: the certificate parses;
+3. ``certificate_expired`` / ``certificate_not_yet_valid`` (with a clock-skew allowance);
+4. ``certificate_key_usage``: digitalSignature, and clientAuth when an EKU is present;
+5. ``certificate_policy``: one of the accepted certificate policies;
+6. ``certificate_untrusted``: a path to a configured trust anchor (pyhanko-certvalidator);
+7. ``certificate_revoked`` / ``revocation_unavailable``: per the revocation policy;
+8. ``algorithm_mismatch`` / ``signature_invalid``: the signature over
+   SHA-256(origin) || SHA-256(nonce), with the announced algorithm and the certificate's key;
+9. ``nonce_unknown`` / ``nonce_replayed`` / ``nonce_expired``: consumed exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator import errors as pkix
+
+from cardkit.auth.challenge import ConsumeResult, NonceStore
+from cardkit.auth.origin import OriginError
+from cardkit.auth.revocation import RevocationPolicy, RevocationSource
+from cardkit.auth.token import ALGORITHMS, FORMAT, signed_data
+from cardkit.cps.identity import (
+    DEFAULT_TRANSPORT_POLICIES,
+    CardType,
+    IdentifierType,
+    fingerprint,
+    identity_from_certificate,
+)
+from cardkit.errors import CardkitError
+
+MIN_TOKEN, MAX_TOKEN = 100, 10_000
+MAX_CACHED = 10_000  # certificates remembered by the caches before they start afresh
+#: Authentication-certificate policies of the mocks' TEST hierarchy. Production portals
+#: configure IGC-Santé's (not public here).
+TEST_AUTH_POLICIES = frozenset({"2.999.250.71.1.1"})
+
+
+class TokenRejected(CardkitError):
+    """The token does not prove what it claims; ``reason`` says which check failed."""
+
+    code = "token_rejected"
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Professional:
+    card_type: CardType
+    identifier_type: IdentifierType
+    identifier: str
+    national_id: str
+    surname: str | None
+    given_name: str | None
+    profession: str | None
+    structure: str | None
+    certificate_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "card_type": self.card_type.value,
+            "identifier_type": self.identifier_type.value,
+            "identifier": self.identifier,
+            "national_id": self.national_id,
+            "surname": self.surname,
+            "given_name": self.given_name,
+            "profession": self.profession,
+            "structure": self.structure,
+            "certificate_sha256": self.certificate_sha256,
+        }
+
+
+@dataclass
+class ValidatorConfig:
+    trust_anchors: list[x509.Certificate]
+    intermediates: list[x509.Certificate] = field(default_factory=list)
+    accepted_policies: frozenset[str] = TEST_AUTH_POLICIES
+    transport_policies: frozenset[str] = DEFAULT_TRANSPORT_POLICIES
+    clock_skew: dt.timedelta = dt.timedelta(minutes=2)
+    revocation: RevocationPolicy = RevocationPolicy.SOFT_FAIL
+    #: How long a successful path validation (same certificate) is reused.
+    path_cache_ttl: dt.timedelta = dt.timedelta(minutes=5)
+
+
+def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+class Validator:
+    """Stateless but for caches; share one per portal process, across threads."""
+
+    def __init__(
+        self, config: ValidatorConfig, revocation_source: RevocationSource | None = None
+    ) -> None:
+        self.config = config
+        self.revocation_source = revocation_source or RevocationSource()
+        self._path_cache: dict[str, tuple[dt.datetime, list[x509.Certificate]]] = {}
+        self._good_revocation: set[tuple[str, bytes, str]] = set()
+        self._lock = threading.Lock()
+        self._anchors = [_asn1(c) for c in config.trust_anchors]
+        self._others = [_asn1(c) for c in config.intermediates]
+
+    def validate(
+        self,
+        token: str | bytes,
+        expected_origin: str,
+        nonce: str,
+        store: NonceStore,
+        *,
+        now: dt.datetime | None = None,
+    ) -> Professional:
+        now = now or dt.datetime.now(dt.UTC)
+        fields = self._parse(token)
+        cert = self._certificate(fields["certificate"])
+        self._check_validity(cert, now)
+        self._check_key_usage(cert)
+        self._check_policy(cert)
+        path = self._check_path(cert, now)
+        self._check_revocation(cert, path, now)
+        self._check_signature(cert, fields, expected_origin, nonce)
+        self._consume(store, nonce)
+        identity = identity_from_certificate(
+            cert, transport_policies=self.config.transport_policies
+        )
+        return Professional(
+            card_type=identity.card_type,
+            identifier_type=identity.identifier_type,
+            identifier=identity.identifier,
+            national_id=identity.national_id,
+            surname=identity.surname,
+            given_name=identity.given_name,
+            profession=identity.profession,
+            structure=identity.structure,
+            certificate_sha256=fingerprint(cert),
+        )
+
+    # 1
+    @staticmethod
+    def _parse(token: str | bytes) -> dict[str, Any]:
+        if isinstance(token, bytes):
+            try:
+                token = token.decode("utf-8")
+            except UnicodeDecodeError:
+                raise TokenRejected("token_malformed", "not UTF-8") from None
+        if not MIN_TOKEN <= len(token) <= MAX_TOKEN:
+            raise TokenRejected(
+                "token_size", f"{len(token)} characters, expected {MIN_TOKEN} to {MAX_TOKEN}"
+            )
+        try:
+            fields = json.loads(token)
+        except ValueError:
+            raise TokenRejected("token_malformed", "not JSON") from None
+        if not isinstance(fields, dict):
+            raise TokenRejected("token_malformed", "not a JSON object")
+        for name in ("format", "certificate", "algorithm", "signature", "issued_at"):
+            if not isinstance(fields.get(name), str):
+                raise TokenRejected("token_malformed", f"field {name!r} missing or not a string")
+        if fields["format"] != FORMAT:
+            raise TokenRejected("token_format", f"format {fields['format']!r} is not {FORMAT}")
+        return fields
+
+    # 2
+    @staticmethod
+    def _certificate(b64: str) -> x509.Certificate:
+        try:
+            return x509.load_der_x509_certificate(base64.b64decode(b64, validate=True))
+        except (ValueError, binascii.Error):
+            raise TokenRejected("certificate_malformed") from None
+
+    # 3
+    def _check_validity(self, cert: x509.Certificate, now: dt.datetime) -> None:
+        skew = self.config.clock_skew
+        if now - skew > cert.not_valid_after_utc:
+            raise TokenRejected("certificate_expired", cert.not_valid_after_utc.isoformat())
+        if now + skew < cert.not_valid_before_utc:
+            raise TokenRejected("certificate_not_yet_valid", cert.not_valid_before_utc.isoformat())
+
+    # 4
+    @staticmethod
+    def _check_key_usage(cert: x509.Certificate) -> None:
+        try:
+            ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE).value
+        except x509.ExtensionNotFound:
+            raise TokenRejected("certificate_key_usage", "no key usage") from None
+        assert isinstance(ku, x509.KeyUsage)
+        if not ku.digital_signature:
+            raise TokenRejected("certificate_key_usage", "digitalSignature not allowed")
+        try:
+            eku = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+        except x509.ExtensionNotFound:
+            return
+        assert isinstance(eku, x509.ExtendedKeyUsage)
+        if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+            raise TokenRejected("certificate_key_usage", "clientAuth not allowed")
+
+    # 5
+    def _check_policy(self, cert: x509.Certificate) -> None:
+        try:
+            ext = cert.extensions.get_extension_for_oid(ExtensionOID.CERTIFICATE_POLICIES).value
+        except x509.ExtensionNotFound:
+            raise TokenRejected("certificate_policy", "no certificate policy") from None
+        assert isinstance(ext, x509.CertificatePolicies)
+        found = {p.policy_identifier.dotted_string for p in ext}
+        if not found & self.config.accepted_policies:
+            raise TokenRejected("certificate_policy", f"none of {sorted(found)} is accepted")
+
+    # 6
+    def _check_path(self, cert: x509.Certificate, now: dt.datetime) -> list[x509.Certificate]:
+        key = fingerprint(cert)
+        with self._lock:
+            hit = self._path_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        context = ValidationContext(
+            trust_roots=self._anchors,
+            other_certs=self._others,
+            moment=now,
+            time_tolerance=self.config.clock_skew,
+            allow_fetching=False,
+            revocation_mode="soft-fail",
+        )
+        path = self._run_pkix(cert, context, "certificate_untrusted")
+        with self._lock:
+            if len(self._path_cache) > MAX_CACHED:
+                self._path_cache.clear()
+            self._path_cache[key] = (now + self.config.path_cache_ttl, path)
+        return path
+
+    def _run_pkix(
+        self, cert: x509.Certificate, context: ValidationContext, reason: str
+    ) -> list[x509.Certificate]:
+        validator = CertificateValidator(_asn1(cert), self._others, validation_context=context)
+        try:
+            path = asyncio.run(
+                validator.async_validate_usage({"digital_signature"}, {"client_auth"}, True)  # type: ignore[no-untyped-call]
+            )
+        except pkix.RevokedError as exc:
+            raise TokenRejected("certificate_revoked", str(exc)) from None
+        except pkix.InsufficientRevinfoError as exc:
+            raise TokenRejected("revocation_unavailable", str(exc)) from None
+        except (pkix.PathBuildingError, pkix.PathValidationError, pkix.ValidationError) as exc:
+            raise TokenRejected(reason, str(exc)) from None
+        # Leaf first, anchor last.
+        return [x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
+
+    # 7
+    def _check_revocation(
+        self, cert: x509.Certificate, path: list[x509.Certificate], now: dt.datetime
+    ) -> None:
+        policy = self.config.revocation
+        if policy is RevocationPolicy.OFF:
+            return
+        responses, crls, missing = self.revocation_source.gather(path)
+        if missing and policy is RevocationPolicy.HARD_FAIL:
+            names = ", ".join(c.subject.rfc4514_string() for c in missing)
+            raise TokenRejected("revocation_unavailable", f"no OCSP or CRL answer for {names}")
+        if not responses and not crls:
+            return  # soft-fail, nothing reachable
+        # The same answers (cached until their nextUpdate by the source) give the same
+        # verdict: remember the "good" ones rather than re-validating them per login.
+        digest = hashlib.sha256(b"".join(sorted(responses + crls))).digest()
+        verdict_key = (fingerprint(cert), digest, policy.value)
+        with self._lock:
+            if verdict_key in self._good_revocation:
+                return
+        context = ValidationContext(
+            trust_roots=self._anchors,
+            other_certs=self._others,
+            moment=now,
+            time_tolerance=self.config.clock_skew,
+            allow_fetching=False,
+            ocsps=responses,
+            crls=crls,
+            revocation_mode="require" if policy is RevocationPolicy.HARD_FAIL else "soft-fail",
+        )
+        self._run_pkix(cert, context, "certificate_untrusted")
+        with self._lock:
+            if len(self._good_revocation) > MAX_CACHED:
+                self._good_revocation.clear()
+            self._good_revocation.add(verdict_key)
+
+    # 8
+    @staticmethod
+    def _check_signature(
+        cert: x509.Certificate, fields: dict[str, Any], origin: str, nonce: str
+    ) -> None:
+        algorithm = fields["algorithm"]
+        if algorithm not in ALGORITHMS:
+            raise TokenRejected("algorithm_mismatch", f"unknown algorithm {algorithm!r}")
+        key = cert.public_key()
+        is_ec = isinstance(key, ec.EllipticCurvePublicKey)
+        if (algorithm == "ES256") != is_ec or not isinstance(
+            key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+        ):
+            raise TokenRejected("algorithm_mismatch", f"{algorithm} with a {type(key).__name__}")
+        try:
+            signature = base64.b64decode(fields["signature"], validate=True)
+            data = signed_data(origin, nonce)
+        except (ValueError, binascii.Error):
+            raise TokenRejected("token_malformed", "signature is not base64") from None
+        except OriginError as exc:
+            raise TokenRejected("origin_invalid", str(exc)) from None
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            elif algorithm == "PS256":
+                key.verify(
+                    signature, data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256()
+                )
+            else:
+                key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            raise TokenRejected("signature_invalid") from None
+
+    # 9
+    @staticmethod
+    def _consume(store: NonceStore, nonce: str) -> None:
+        result = store.consume(nonce)
+        if result == ConsumeResult.OK:
+            return
+        reason = {
+            ConsumeResult.EXPIRED: "nonce_expired",
+            ConsumeResult.REPLAYED: "nonce_replayed",
+        }.get(result, "nonce_unknown")
+        raise TokenRejected(reason)

@@ -1,0 +1,50 @@
+"""Fixtures for the token and validator tests: tokens signed with the TEST PKI's keys (fast,
+in-process) and the TEST PKI's CRL/OCSP services on their loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cardkit.auth import RevocationPolicy, Validator, ValidatorConfig
+from mocks import pki
+from mocks.revocation import RevocationServer
+from mocks.tokens import ORIGIN, Issued, issue, rsa_signer
+
+__all__ = ["ORIGIN", "Issued", "card", "issue", "rsa_signer", "validator"]
+
+
+def card(profile: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    return pki.card_credentials(profile, "auth")
+
+
+def validator(revocation: RevocationPolicy = RevocationPolicy.OFF, **kwargs: object) -> Validator:
+    config = ValidatorConfig(
+        pki.trust_anchors(),
+        pki.intermediates(),
+        revocation=revocation,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return Validator(config)
+
+
+@pytest.fixture(scope="session")
+def revocation_server() -> Iterator[RevocationServer]:
+    try:
+        server = RevocationServer().start()
+    except OSError as exc:
+        pytest.fail(f"the TEST PKI's CRL/OCSP ports are taken: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def responders(revocation_server: RevocationServer) -> Iterator[RevocationServer]:
+    """Both responders on, counters at zero; restored after the test."""
+    revocation_server.crl_enabled = revocation_server.ocsp_enabled = True
+    revocation_server.crl_requests = revocation_server.ocsp_requests = 0
+    yield revocation_server
+    revocation_server.crl_enabled = revocation_server.ocsp_enabled = True

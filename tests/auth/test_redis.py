@@ -1,0 +1,105 @@
+"""The Redis nonce store against a real redis-server started for the session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cardkit.auth import Challenge, ConsumeResult
+from cardkit.auth.redis_store import RedisNonceStore
+from tests.conftest import missing_component
+
+pytestmark = pytest.mark.redis
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        missing_component("redis-server is not installed (run scripts/setup.sh)")
+    port = _free_port()
+    workdir = Path(tmp_path_factory.mktemp("redis"))
+    process = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+def test_semantics(redis_url: str) -> None:
+    store = RedisNonceStore(url=redis_url, prefix="t1:")
+    live, old = Challenge.new(), Challenge.new(dt.timedelta(seconds=-1))
+    store.issue(live)
+    store.issue(old)
+    assert store.consume("never") == ConsumeResult.UNKNOWN
+    assert store.consume(live.nonce) == ConsumeResult.OK
+    assert store.consume(live.nonce) == ConsumeResult.REPLAYED
+    assert store.consume(old.nonce) == ConsumeResult.EXPIRED
+
+
+def test_keys_expire_in_redis(redis_url: str) -> None:
+    store = RedisNonceStore(url=redis_url, prefix="t2:")
+    challenge = Challenge.new()
+    store.issue(challenge)
+    ttl = store.client.pttl("t2:" + challenge.nonce)
+    assert 0 < ttl <= (5 * 60 + 10 * 60) * 1000
+
+
+def test_fifty_clients_one_winner(redis_url: str) -> None:
+    """Fifty portal instances (one connection each) race for one nonce."""
+    challenge = Challenge.new()
+    RedisNonceStore(url=redis_url, prefix="t3:").issue(challenge)
+    stores = [RedisNonceStore(url=redis_url, prefix="t3:") for _ in range(50)]
+    results: list[str] = []
+    barrier = threading.Barrier(50)
+
+    def consume(store: RedisNonceStore) -> None:
+        barrier.wait()
+        results.append(store.consume(challenge.nonce))
+
+    threads = [threading.Thread(target=consume, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results.count(ConsumeResult.OK) == 1
+    assert results.count(ConsumeResult.REPLAYED) == 49
