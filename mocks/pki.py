@@ -288,21 +288,7 @@ def _ca_slug(cn: str) -> str:
 
 def build_untrusted_ca() -> Issued:
     """A root no validator trusts, laid out like the real ones (RSA-2048 to keep it quick)."""
-    key = deterministic_rsa_key("ca untrusted", 2048)
-    name = _ca_name(UNTRUSTED_ROOT)
-    cert = _sign(
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(_serial("untrusted"))
-        .not_valid_before(CA_VALIDITY[0])
-        .not_valid_after(CA_VALIDITY[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_usage(), critical=True),
-        key,
-    )
-    return Issued("untrusted", key, cert)
+    return _root("untrusted", UNTRUSTED_ROOT, 2048)
 
 
 @dataclass
@@ -316,24 +302,31 @@ def _sign(builder: x509.CertificateBuilder, issuer_key: rsa.RSAPrivateKey) -> x5
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def build_cas() -> dict[str, Issued]:
-    root_key = deterministic_rsa_key("ca root", 4096)
-    root_name = _ca_name(ROOT)
-    ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-    root = _sign(
+def _root(slug: str, cn: str, bits: int) -> Issued:
+    """A self-signed root CA laid out like IGC-Santé's."""
+    key = deterministic_rsa_key(f"ca {slug}", bits)
+    name = _ca_name(cn)
+    cert = _sign(
         x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(_serial("root"))
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(_serial(slug))
         .not_valid_before(CA_VALIDITY[0])
         .not_valid_after(CA_VALIDITY[1])
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(_ca_usage(), critical=True)
-        .add_extension(ski, critical=False),
-        root_key,
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False),
+        key,
     )
-    out = {"root": Issued("root", root_key, root)}
+    return Issued(slug, key, cert)
+
+
+def build_cas() -> dict[str, Issued]:
+    root = _root("root", ROOT, 4096)
+    root_key, root_name = root.key, root.certificate.subject
+    ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    out = {"root": root}
     for cn in (PERSONNES, ORGANISATIONS):
         slug = _ca_slug(cn)
         key = deterministic_rsa_key(f"ca {slug}", 4096)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -43,8 +44,7 @@ from cardkit.auth.revocation import RevocationPolicy, RevocationSource
 from cardkit.auth.token import ALGORITHMS, FORMAT, signed_data
 from cardkit.cps.identity import (
     DEFAULT_TRANSPORT_POLICIES,
-    CardType,
-    IdentifierType,
+    Identity,
     fingerprint,
     identity_from_certificate,
 )
@@ -69,29 +69,21 @@ class TokenRejected(CardkitError):
 
 
 @dataclass(frozen=True, slots=True)
-class Professional:
-    card_type: CardType
-    identifier_type: IdentifierType
-    identifier: str
-    national_id: str
-    surname: str | None
-    given_name: str | None
-    profession: str | None
-    structure: str | None
-    certificate_sha256: str
+class Professional(Identity):
+    """Who logged in: the card holder's identity, and which certificate proved it."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "card_type": self.card_type.value,
-            "identifier_type": self.identifier_type.value,
-            "identifier": self.identifier,
-            "national_id": self.national_id,
-            "surname": self.surname,
-            "given_name": self.given_name,
-            "profession": self.profession,
-            "structure": self.structure,
-            "certificate_sha256": self.certificate_sha256,
-        }
+    certificate_sha256: str = ""
+
+    @classmethod
+    def from_certificate(
+        cls, cert: x509.Certificate, transport_policies: frozenset[str]
+    ) -> Professional:
+        identity = identity_from_certificate(cert, transport_policies=transport_policies)
+        values = {f.name: getattr(identity, f.name) for f in dataclasses.fields(identity)}
+        return cls(**values, certificate_sha256=fingerprint(cert))
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {**Identity.to_dict(self), "certificate_sha256": self.certificate_sha256}
 
 
 @dataclass
@@ -235,20 +227,24 @@ class Validator:
             hit = self._path_cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        context = ValidationContext(
-            trust_roots=self._anchors,
-            other_certs=self._others,
-            moment=now,
-            time_tolerance=self.config.clock_skew,
-            allow_fetching=False,
-            revocation_mode="soft-fail",
-        )
-        path = self._run_pkix(cert, context, "certificate_untrusted")
+        path = self._run_pkix(cert, self._context(now), "certificate_untrusted")
         with self._lock:
             if len(self._path_cache) > MAX_CACHED:
                 self._path_cache.clear()
             self._path_cache[key] = (now + self.config.path_cache_ttl, path)
         return path
+
+    def _context(self, now: dt.datetime, **revocation: Any) -> ValidationContext:
+        """Offline path validation at ``now``: revocation information only as given."""
+        revocation.setdefault("revocation_mode", "soft-fail")
+        return ValidationContext(
+            trust_roots=self._anchors,
+            other_certs=self._others,
+            moment=now,
+            time_tolerance=self.config.clock_skew,
+            allow_fetching=False,
+            **revocation,
+        )
 
     def _run_pkix(
         self, cert: x509.Certificate, context: ValidationContext, reason: str
@@ -287,12 +283,8 @@ class Validator:
         with self._lock:
             if verdict_key in self._good_revocation:
                 return
-        context = ValidationContext(
-            trust_roots=self._anchors,
-            other_certs=self._others,
-            moment=now,
-            time_tolerance=self.config.clock_skew,
-            allow_fetching=False,
+        context = self._context(
+            now,
             ocsps=responses,
             crls=crls,
             revocation_mode="require" if policy is RevocationPolicy.HARD_FAIL else "soft-fail",

@@ -7,6 +7,7 @@ logged: the APDU layer redacts VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUN
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
@@ -165,19 +166,7 @@ class CpsCard:
         identity = identity_from_certificate(self.certificates().authentication)
         declared = self.card_data().get("card_type")
         if declared and declared in CardType._value2member_map_:
-            card_type = CardType(declared)
-            if card_type is not identity.card_type:
-                identity = Identity(
-                    card_type,
-                    identity.identifier_type,
-                    identity.identifier,
-                    identity.national_id,
-                    identity.surname,
-                    identity.given_name,
-                    identity.profession,
-                    identity.structure,
-                    identity.structure_id,
-                )
+            return dataclasses.replace(identity, card_type=CardType(declared))
         return identity
 
     def card_type(self) -> CardType:

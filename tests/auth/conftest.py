@@ -3,7 +3,8 @@ in-process) and the TEST PKI's CRL/OCSP services on their loopback ports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography import x509
@@ -14,7 +15,25 @@ from mocks import pki
 from mocks.revocation import RevocationServer
 from mocks.tokens import ORIGIN, Issued, issue, rsa_signer
 
-__all__ = ["ORIGIN", "Issued", "card", "issue", "rsa_signer", "validator"]
+__all__ = ["ORIGIN", "Issued", "card", "issue", "race", "rsa_signer", "validator"]
+
+
+def race(calls: list[Callable[[], str]]) -> list[str]:
+    """Run every call at once (a barrier releases them together); their results."""
+    results: list[str] = []
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], str]) -> None:
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    return results
 
 
 def card(profile: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:

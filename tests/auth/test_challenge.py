@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from cardkit.auth import (
     normalize_origin,
 )
 from cardkit.auth.challenge import check_nonce
-from tests.auth.conftest import card, rsa_signer
+from tests.auth.conftest import card, race, rsa_signer
 
 
 @pytest.mark.parametrize(
@@ -140,38 +140,16 @@ def test_fifty_threads_one_winner(tmp_path: Path, kind: int) -> None:
     store = stores(tmp_path)[kind]
     challenge = Challenge.new()
     store.issue(challenge)
-    results: list[str] = []
-    barrier = threading.Barrier(50)
-
-    def consume() -> None:
-        barrier.wait()
-        results.append(store.consume(challenge.nonce))
-
-    threads = [threading.Thread(target=consume) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = race([lambda: store.consume(challenge.nonce)] * 50)
     assert results.count(ConsumeResult.OK) == 1
     assert results.count(ConsumeResult.REPLAYED) == 49
 
 
 def test_sqlite_two_connections_one_winner(tmp_path: Path) -> None:
-    """As with two portal processes sharing the file: separate connections, one winner."""
+    """As with portal processes sharing the file: separate connections, one winner."""
     path = tmp_path / "shared.db"
     challenge = Challenge.new()
     SqliteNonceStore(path).issue(challenge)
     connections = [SqliteNonceStore(path) for _ in range(10)]
-    results: list[str] = []
-    barrier = threading.Barrier(10)
-
-    def consume(store: SqliteNonceStore) -> None:
-        barrier.wait()
-        results.append(store.consume(challenge.nonce))
-
-    threads = [threading.Thread(target=consume, args=(c,)) for c in connections]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = race([functools.partial(c.consume, challenge.nonce) for c in connections])
     assert results.count(ConsumeResult.OK) == 1

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +15,7 @@ import pytest
 
 from cardkit.auth import Challenge, ConsumeResult
 from cardkit.auth.redis_store import RedisNonceStore
+from tests.auth.conftest import race
 from tests.conftest import missing_component
 
 pytestmark = pytest.mark.redis
@@ -89,17 +90,6 @@ def test_fifty_clients_one_winner(redis_url: str) -> None:
     challenge = Challenge.new()
     RedisNonceStore(url=redis_url, prefix="t3:").issue(challenge)
     stores = [RedisNonceStore(url=redis_url, prefix="t3:") for _ in range(50)]
-    results: list[str] = []
-    barrier = threading.Barrier(50)
-
-    def consume(store: RedisNonceStore) -> None:
-        barrier.wait()
-        results.append(store.consume(challenge.nonce))
-
-    threads = [threading.Thread(target=consume, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = race([functools.partial(s.consume, challenge.nonce) for s in stores])
     assert results.count(ConsumeResult.OK) == 1
     assert results.count(ConsumeResult.REPLAYED) == 49
