@@ -1,5 +1,8 @@
-"""``python -m cardkit``: the same as the ``cardkit`` command."""
+"""``python -m cardkit``: the same as the ``cardkit`` command (library and agent commands).
 
-from cardkit.cli import main
+This is the application's entry point, not a library module: it may start the agent's CLI.
+"""
+
+from agent.cli import main
 
 main()

@@ -132,6 +132,19 @@ class CardProcess:
     process: subprocess.Popen[str]
     slot: int
     reader: str
+    run_dir: Path
+
+    def ctl(self, command: str) -> str:
+        """``insert``, ``remove`` or ``status``, through the card's control socket."""
+        done = subprocess.run(
+            [sys.executable, "-m", "mocks.vpcd", "ctl", "--slot", str(self.slot), command],
+            env={**os.environ, "CARDKIT_RUN_DIR": str(self.run_dir)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout.strip()
 
 
 @pytest.fixture
@@ -155,7 +168,7 @@ def card_process(pcsc: Pcsc, tmp_path: Path) -> Iterator[Callable[[str], CardPro
             text=True,
             env=env,
         )
-        card = CardProcess(process, slot, pcsc.readers[slot])
+        card = CardProcess(process, slot, pcsc.readers[slot], tmp_path)
         started.append(card)
         wait_for_card(pcsc.backend, card.reader, present=True, timeout=20)
         return card

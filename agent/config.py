@@ -1,0 +1,75 @@
+"""The agent's configuration: a TOML file in the platform's config directory, then flags.
+
+Keys (all optional)::
+
+    port = 38470                                  # the bridge's loopback port
+    allowed_origins = ["https://portal.example"]  # exact scheme://host[:port]
+    pkcs11_module = ""                            # default: discovery (Cryptolib, OpenSC...)
+    log_level = "INFO"
+    pin_provider = "console"                      # console | scripted:FILE
+    audit_log = ""                                # default: <log dir>/audit.jsonl
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from cardkit.auth.origin import normalize_origin
+from cardkit.pcsc_bridge.app import DEFAULT_PORT
+
+APP = "cardkit"
+
+
+def config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "agent.toml"
+
+
+def state_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def runtime_dir() -> Path:
+    return Path(platformdirs.user_runtime_dir(APP))
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    port: int = DEFAULT_PORT
+    allowed_origins: tuple[str, ...] = ()
+    pkcs11_module: str | None = None
+    log_level: str = "INFO"
+    pin_provider: str = "console"
+    audit_log: Path = field(
+        default_factory=lambda: Path(platformdirs.user_log_dir(APP)) / "audit.jsonl"
+    )
+    state_dir: Path = field(default_factory=state_dir)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AgentConfig:
+        path = path or config_path()
+        if not path.is_file():
+            return cls()
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        config = cls()
+        return config.with_overrides(
+            port=data.get("port"),
+            allowed_origins=data.get("allowed_origins"),
+            pkcs11_module=data.get("pkcs11_module") or None,
+            log_level=data.get("log_level"),
+            pin_provider=data.get("pin_provider"),
+            audit_log=Path(data["audit_log"]) if data.get("audit_log") else None,
+        )
+
+    def with_overrides(self, **values: Any) -> AgentConfig:
+        """Flags over file values; None means "not given"."""
+        given = {k: v for k, v in values.items() if v is not None}
+        if "allowed_origins" in given:
+            given["allowed_origins"] = tuple(normalize_origin(o) for o in given["allowed_origins"])
+        if "port" in given and not 1024 <= int(given["port"]) <= 65535:
+            raise ValueError("port must be 1024..65535")
+        return replace(self, **given)

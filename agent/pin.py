@@ -1,0 +1,104 @@
+"""How the agent asks the user: for a PIN, for consent, to choose a card.
+
+The PIN is collected here, by the agent, never by the web page and never over HTTP (as Web
+eID and Fortify do). A provider shows which origin asks and for what, and the tries left; a
+wrong PIN is reported, never retried.
+
+Providers: ``console`` (the agent's terminal), and ``scripted:FILE`` for tests and demos
+(reads the PIN from FILE, says yes to consent, takes the first card; announced loudly).
+A desktop dialog and PC/SC pinpad readers (FEATURE_VERIFY_PIN_DIRECT) are not implemented
+yet; choosing them is an error, not a silent fallback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger("agent.pin")
+
+
+@dataclass(frozen=True)
+class PinRequest:
+    origin: str
+    action: str  # what the PIN is for, in the user's words
+    reader: str
+    tries_left: int | None
+
+
+class PinProvider(Protocol):
+    name: str
+
+    def ask_pin(self, request: PinRequest) -> str | None:
+        """The PIN, or None if the user cancelled."""
+        ...
+
+    def ask_consent(self, origin: str, action: str) -> bool: ...
+
+    def choose_card(self, origin: str, readers: list[str]) -> str | None: ...
+
+
+class ScriptedPinProvider:
+    """For tests and the mock demo only: never on a real practice PC."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = f"scripted:{path} (TEST ONLY)"
+        log.warning("PIN provider is SCRIPTED (%s): for tests and demos only", path)
+
+    def ask_pin(self, request: PinRequest) -> str | None:
+        try:
+            line = self.path.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError):
+            return None
+        return line or None
+
+    def ask_consent(self, origin: str, action: str) -> bool:
+        return True
+
+    def choose_card(self, origin: str, readers: list[str]) -> str | None:
+        return readers[0] if readers else None
+
+
+class ConsolePinProvider:
+    """Prompts on the agent's controlling terminal."""
+
+    name = "console"
+
+    def _tty(self, prompt: str, secret: bool) -> str | None:
+        try:
+            if secret:
+                return getpass.getpass(prompt)
+            with open("/dev/tty", "r+", encoding="utf-8") as tty:
+                tty.write(prompt)
+                tty.flush()
+                return tty.readline().strip()
+        except (OSError, EOFError, KeyboardInterrupt):
+            return None
+
+    def ask_pin(self, request: PinRequest) -> str | None:
+        tries = "" if request.tries_left is None else f" ({request.tries_left} essais restants)"
+        prompt = f"{request.origin} demande {request.action} ; code PIN de la carte{tries} : "
+        return self._tty(prompt, secret=True) or None
+
+    def ask_consent(self, origin: str, action: str) -> bool:
+        answer = self._tty(f"Autoriser {origin} à {action} ? [o/N] ", secret=False)
+        return (answer or "").lower() in ("o", "oui", "y", "yes")
+
+    def choose_card(self, origin: str, readers: list[str]) -> str | None:
+        lines = "".join(f"  {i + 1}. {r}\n" for i, r in enumerate(readers))
+        answer = self._tty(f"{origin} : quelle carte ?\n{lines}numéro : ", secret=False)
+        if answer and answer.isdigit() and 1 <= int(answer) <= len(readers):
+            return readers[int(answer) - 1]
+        return None
+
+
+def provider_from_spec(spec: str) -> PinProvider:
+    if spec == "console":
+        return ConsolePinProvider()
+    if spec.startswith("scripted:"):
+        return ScriptedPinProvider(Path(spec.removeprefix("scripted:")))
+    raise ValueError(f"unknown PIN provider {spec!r} (console, scripted:FILE)")

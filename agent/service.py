@@ -1,0 +1,254 @@
+"""What the agent does for the bridge: watch readers, and run card work one reader at a time.
+
+Card access is serialised per reader: a request finding its reader busy is answered ``busy``
+at once (no queue that grows while a person types a PIN). Card operations run in the
+bridge's worker threads; PKCS#11 runs in the signer's child process (see agent.signer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from agent.audit import AuditLog
+from agent.consent import ConsentStore
+from agent.pin import PinProvider, PinRequest
+from agent.signer import SignerProcess
+from cardkit import __version__
+from cardkit.atr import CardFamily, identify
+from cardkit.auth.challenge import check_nonce
+from cardkit.cps import CpsCard
+from cardkit.errors import PinBlocked, WrongPin
+from cardkit.pcsc_bridge.problems import BridgeError
+from cardkit.transport import CardEvent, NoCard, ReaderBackend, ReaderBusy, ReaderMonitor
+from cardkit.vitale.source import PcscVitaleSource
+
+log = logging.getLogger("agent.service")
+
+MAX_SUBSCRIBERS = 32
+QUEUE_SIZE = 64
+
+
+class AgentService:
+    def __init__(
+        self,
+        *,
+        backend: ReaderBackend,
+        signer: SignerProcess,
+        provider: PinProvider,
+        consent: ConsentStore,
+        audit: AuditLog,
+        allowed_origins: Callable[[], frozenset[str]],
+    ) -> None:
+        self.backend = backend
+        self.signer = signer
+        self.provider = provider
+        self.consent = consent
+        self.audit = audit
+        self.allowed_origins = allowed_origins
+        self.monitor = ReaderMonitor(backend)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._subscribers: list[
+            tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]
+        ] = []
+        self._sub_lock = threading.Lock()
+        self.monitor.subscribe(self._on_event)
+
+    def start(self) -> None:
+        self.monitor.start()
+
+    def stop(self) -> None:
+        self.monitor.stop()
+        self.signer.stop()
+
+    # --- events ---
+
+    def _on_event(self, event: CardEvent) -> None:
+        payload = {
+            "kind": event.kind.value,
+            "reader": event.reader,
+            "atr": event.atr.hex().upper() if event.atr else None,
+        }
+        with self._sub_lock:
+            subscribers = list(self._subscribers)
+        for loop, queue in subscribers:
+            loop.call_soon_threadsafe(_offer, queue, payload)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        with self._sub_lock:
+            if len(self._subscribers) >= MAX_SUBSCRIBERS:
+                raise BridgeError(503, "busy", "too many event listeners")
+            self._subscribers.append((asyncio.get_running_loop(), queue))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        with self._sub_lock:
+            self._subscribers = [(lp, q) for lp, q in self._subscribers if q is not queue]
+
+    # --- status ---
+
+    def status(self) -> dict[str, Any]:
+        readers = []
+        for name, state in self.backend.states().items():
+            card = None
+            if state.atr:
+                identity = identify(state.atr, smartcard_list=False)
+                card = {"family": identity.family.value, "name": identity.name}
+            readers.append(
+                {
+                    "name": name,
+                    "card_present": state.card_present,
+                    "atr": state.atr.hex().upper() if state.atr else None,
+                    "card": card,
+                    "busy": self._lock_for(name).locked(),
+                }
+            )
+        return {
+            "name": "cardkit-agent",
+            "version": __version__,
+            "state": "running",
+            "pin_provider": self.provider.name,
+            "readers": readers,
+        }
+
+    # --- shared steps ---
+
+    def _lock_for(self, reader: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(reader, threading.Lock())
+
+    @contextmanager
+    def _reader(self, reader: str) -> Iterator[None]:
+        lock = self._lock_for(reader)
+        if not lock.acquire(blocking=False):
+            raise ReaderBusy(f"{reader} is busy with another request")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _check_consent(self, origin: str, action: str) -> None:
+        if origin not in self.allowed_origins():
+            raise BridgeError(403, "origin_not_allowed", "this origin may not use the bridge")
+        decision = self.consent.decision(origin)
+        if decision is None:
+            decision = self.provider.ask_consent(origin, action)
+            self.consent.record(origin, decision)
+        if not decision:
+            raise BridgeError(403, "consent_denied", "the user did not allow this site")
+
+    def _pick(self, origin: str, family: CardFamily, wanted: str | None) -> str:
+        candidates = [
+            name
+            for name, state in self.backend.states().items()
+            if state.atr and identify(state.atr, smartcard_list=False).family is family
+        ]
+        if wanted is not None:
+            if wanted not in candidates:
+                raise NoCard(f"no {family.value} card in {wanted!r}")
+            return wanted
+        if not candidates:
+            raise NoCard(f"no {family.value} card in any reader")
+        if len(candidates) == 1:
+            return candidates[0]
+        chosen = self.provider.choose_card(origin, candidates)
+        if chosen not in candidates:
+            raise BridgeError(409, "card_unknown", "no card was chosen")
+        return chosen
+
+    # --- endpoints ---
+
+    def authenticate(self, origin: str, nonce: str, card: str | None) -> dict[str, Any]:
+        started = time.monotonic()
+        outcome = "error"
+        card_type = None
+        try:
+            check_nonce(nonce)
+            self._check_consent(origin, "vous identifier avec votre carte CPS")
+            reader = self._pick(origin, CardFamily.CPS, card)
+            with self._reader(reader):
+                connection = self.backend.connect(reader)
+                try:
+                    cps = CpsCard(connection)
+                    status = cps.pin_status()
+                    card_type = cps.identity().card_type.value
+                finally:
+                    connection.disconnect()
+                if status.blocked:
+                    raise PinBlocked("the PIN is blocked")
+                pin = self.provider.ask_pin(
+                    PinRequest(origin, "votre identification", reader, status.tries_left)
+                )
+                if pin is None:
+                    raise BridgeError(403, "pin_cancelled", "the user cancelled")
+                try:
+                    token = self.signer.create_token(reader, pin, origin, nonce)
+                except WrongPin as exc:
+                    raise WrongPin(str(exc), self._tries_left(reader, exc.tries_left)) from None
+                finally:
+                    pin = None
+            outcome = "ok"
+            return token
+        except Exception as exc:
+            outcome = getattr(exc, "code", "error")
+            raise
+        finally:
+            self.audit.record(
+                "auth",
+                origin=origin,
+                endpoint="/v1/auth",
+                card_type=card_type,
+                outcome=outcome,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+
+    def _tries_left(self, reader: str, known: int | None) -> int | None:
+        """PKCS#11 rarely says how many tries are left; the card does, at no cost."""
+        if known is not None:
+            return known
+        try:
+            connection = self.backend.connect(reader)
+            try:
+                return CpsCard(connection).pin_status().tries_left
+            finally:
+                connection.disconnect()
+        except Exception:
+            return None
+
+    def read_vitale(self, origin: str, card: str | None) -> dict[str, Any]:
+        started = time.monotonic()
+        outcome = "error"
+        masked: list[str] = []
+        try:
+            self._check_consent(origin, "lire la carte Vitale du patient")
+            reader = self._pick(origin, CardFamily.VITALE, card)
+            with self._reader(reader):
+                data = PcscVitaleSource(self.backend).read(reader)
+            masked = [b.nir.masked() for b in data.beneficiaries]
+            outcome = "ok"
+            return data.to_dict(show_nir=True)
+        except Exception as exc:
+            outcome = getattr(exc, "code", "error")
+            raise
+        finally:
+            self.audit.record(
+                "vitale_read",
+                origin=origin,
+                endpoint="/v1/vitale/read",
+                card_type="Vitale",
+                outcome=outcome,
+                nirs_masked=masked,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+
+
+def _offer(queue: asyncio.Queue[dict[str, Any]], payload: dict[str, Any]) -> None:
+    if not queue.full():  # a slow listener loses events rather than the agent memory
+        queue.put_nowait(payload)

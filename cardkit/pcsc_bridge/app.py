@@ -1,0 +1,169 @@
+"""The localhost bridge: the HTTP API web portals call from the browser.
+
+It does no card work itself: a :class:`BridgeService` (the agent) does, in worker threads,
+with a time limit per request. The app owns the HTTP contract: routes, JSON shapes, problem
+documents, the OpenAPI document and the browser client it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any, Protocol
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from cardkit import __version__
+from cardkit.errors import CardkitError
+from cardkit.pcsc_bridge.openapi import openapi_document
+from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, BridgeError, problem_for
+from cardkit.pcsc_bridge.security import BodyTooLarge, BridgeSecurity
+
+DEFAULT_PORT = 38470
+REQUEST_TIMEOUT = 120.0  # a PIN prompt waits for a person
+KEEPALIVE = 15.0
+
+
+class BridgeService(Protocol):
+    """What the agent provides to the bridge. Methods other than ``subscribe`` block."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def authenticate(self, origin: str, nonce: str, card: str | None) -> dict[str, Any]: ...
+
+    def read_vitale(self, origin: str, card: str | None) -> dict[str, Any]: ...
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]: ...
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None: ...
+
+
+def _problem_response(exc: BaseException) -> JSONResponse:
+    body = problem_for(exc)
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_TYPE)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        raw = await request.body()
+    except BodyTooLarge:
+        raise BridgeError(413, "too_large", "request body too large") from None
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BridgeError(400, "bad_request", "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise BridgeError(400, "bad_request", "the body is a JSON object")
+    return data
+
+
+def _card_field(data: dict[str, Any]) -> str | None:
+    card = data.get("card")
+    if card is not None and (not isinstance(card, str) or not 0 < len(card) <= 200):
+        raise BridgeError(400, "bad_request", "card is a reader name")
+    return card
+
+
+def create_app(
+    service: BridgeService, *, port: int, allowed_origins: Any, timeout: float = REQUEST_TIMEOUT
+) -> BridgeSecurity:
+    """The ASGI application, security middleware outermost.
+
+    ``allowed_origins`` is a callable returning the current allowlist (the agent may change
+    it at run time).
+    """
+
+    async def call(function: Any, *args: Any) -> Any:
+        try:
+            with anyio.fail_after(timeout):
+                # The card work cannot be interrupted; on timeout the request is answered and
+                # the thread finishes on its own (its reader stays busy until then).
+                return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+        except TimeoutError:
+            raise BridgeError(
+                504, "timeout", "the card or the user did not answer in time"
+            ) from None
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(await call(service.status))
+
+    async def auth(request: Request) -> Response:
+        data = await _json_body(request)
+        nonce = data.get("nonce")
+        if not isinstance(nonce, str):
+            raise BridgeError(400, "bad_request", "nonce (string) is required")
+        origin = request.scope["state"]["origin"]
+        return JSONResponse(await call(service.authenticate, origin, nonce, _card_field(data)))
+
+    async def vitale(request: Request) -> Response:
+        data = await _json_body(request)
+        origin = request.scope["state"]["origin"]
+        return JSONResponse(await call(service.read_vitale, origin, _card_field(data)))
+
+    async def events(request: Request) -> Response:
+        queue = service.subscribe()
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b": cardkit events\n\n"
+                while True:
+                    try:
+                        event = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                        continue
+                    yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n".encode()
+            finally:
+                service.unsubscribe(queue)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document(port))
+
+    async def client_js(request: Request) -> Response:
+        text = resources.files("cardkit.pcsc_bridge").joinpath("client.js").read_text()
+        return Response(text, media_type="text/javascript; charset=utf-8")
+
+    async def version(request: Request) -> Response:
+        return JSONResponse({"name": "cardkit-agent", "version": __version__})
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        return _problem_response(exc)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _problem_response(BridgeError(404, "not_found", "no such endpoint"))
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _problem_response(BridgeError(405, "method_not_allowed", "wrong method"))
+
+    app = Starlette(
+        routes=[
+            Route("/v1/status", status, methods=["GET"]),
+            Route("/v1/version", version, methods=["GET"]),
+            Route("/v1/events", events, methods=["GET"]),
+            Route("/v1/auth", auth, methods=["POST"]),
+            Route("/v1/vitale/read", vitale, methods=["POST"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/v1/client.js", client_js, methods=["GET"]),
+        ],
+        exception_handlers={
+            CardkitError: failed,  # expected refusals: answered, not logged as crashes
+            Exception: failed,
+            404: not_found,
+            405: not_allowed,
+        },
+    )
+    return BridgeSecurity(app, port=port, allowed_origins=allowed_origins)

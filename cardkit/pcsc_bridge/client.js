@@ -1,0 +1,112 @@
+// cardkit bridge client: an ES module for portals, with no dependencies.
+//
+//   import { CardkitBridge } from "http://127.0.0.1:38470/v1/client.js";
+//   const bridge = new CardkitBridge();          // or new CardkitBridge({ port: 38470 })
+//   const token = await bridge.authenticate(nonceFromYourServer);
+//   const card = await bridge.readVitale();
+//
+// Failures are CardkitBridgeError with a stable `code`: the bridge's problem codes
+// (pin_wrong with `triesLeft`, pin_blocked, card_absent, consent_denied, busy, timeout...),
+// plus two the browser side decides:
+//   - "agent_not_running": nothing answers on the bridge's port;
+//   - "browser_blocked": the browser refused local network access (Chrome 142+ asks the
+//     user once per site; once dismissed or denied, calls fail before reaching the agent).
+//     `howToAllow` says where to change it.
+
+const DEFAULT_PORT = 38470;
+
+export class CardkitBridgeError extends Error {
+  constructor(code, message, extra = {}) {
+    super(message || code);
+    this.name = "CardkitBridgeError";
+    this.code = code;
+    Object.assign(this, extra);
+  }
+}
+
+const HOW_TO_ALLOW =
+  "Autorisez l'accès au réseau local pour ce site : cliquez sur l'icône à gauche de " +
+  "l'adresse, puis « Paramètres du site » > « Accès au réseau local » > Autoriser.";
+
+async function localAccessState() {
+  // Chrome's Local Network Access permission; absent elsewhere.
+  if (!navigator.permissions || !navigator.permissions.query) return "unknown";
+  for (const name of ["local-network-access", "loopback-network"]) {
+    try {
+      const status = await navigator.permissions.query({ name });
+      return status.state; // "granted" | "denied" | "prompt"
+    } catch (_) {
+      // not a permission this browser knows: try the next name
+    }
+  }
+  return "unknown";
+}
+
+export class CardkitBridge {
+  constructor({ port = DEFAULT_PORT, host = "127.0.0.1", timeoutMs = 130000 } = {}) {
+    this.base = `http://${host}:${port}`;
+    this.timeoutMs = timeoutMs;
+  }
+
+  async _request(path, { method = "GET", body } = {}) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    let response;
+    try {
+      response = await fetch(this.base + path, {
+        method,
+        headers: body === undefined ? {} : { "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
+        targetAddressSpace: "loopback", // Chrome LNA: say what we reach for
+        mode: "cors",
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch (error) {
+      if (error && error.name === "AbortError") {
+        throw new CardkitBridgeError("timeout", "l'agent n'a pas répondu à temps");
+      }
+      if ((await localAccessState()) === "denied") {
+        throw new CardkitBridgeError("browser_blocked", "le navigateur bloque l'accès local", {
+          howToAllow: HOW_TO_ALLOW,
+        });
+      }
+      throw new CardkitBridgeError(
+        "agent_not_running",
+        "le logiciel de lecture de carte ne répond pas : est-il démarré ?",
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new CardkitBridgeError(data.code || "error", data.detail || response.statusText, {
+        status: response.status,
+        triesLeft: data.tries_left,
+      });
+    }
+    return data;
+  }
+
+  status() {
+    return this._request("/v1/status");
+  }
+
+  authenticate(nonce, { card } = {}) {
+    return this._request("/v1/auth", { method: "POST", body: card ? { nonce, card } : { nonce } });
+  }
+
+  readVitale({ card } = {}) {
+    return this._request("/v1/vitale/read", { method: "POST", body: card ? { card } : {} });
+  }
+
+  // callback({kind, reader, atr}) on every reader/card change; returns a function that stops.
+  onCardEvent(callback) {
+    const source = new EventSource(this.base + "/v1/events");
+    const kinds = ["reader_added", "reader_removed", "card_inserted", "card_removed"];
+    const handler = (message) => callback(JSON.parse(message.data));
+    for (const kind of kinds) source.addEventListener(kind, handler);
+    return () => source.close();
+  }
+}

@@ -1,0 +1,330 @@
+"""The agent as a user runs it (``cardkit agent run``), its bridge on loopback, mock cards
+served through pcscd, signing through OpenSC's PKCS#11 module in the agent's worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cardkit.auth import Challenge, MemoryNonceStore, RevocationPolicy, Validator, ValidatorConfig
+from cardkit.cps import CpsCard
+from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
+from cardkit.pkcs11 import Module
+from cardkit.transport.pcsc import PcscConnection
+from mocks import pki
+from tests.pcsc.conftest import OPENSC_CONF, CardProcess, Pcsc
+
+StartCard = Callable[[str], CardProcess]
+ORIGIN = "https://portal.example"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Agent:
+    process: subprocess.Popen[str]
+    port: int
+    pin_file: Path
+    audit: Path
+    home: Path
+
+    def client(self, origin: str = ORIGIN, timeout: float = 60) -> BridgeClient:
+        return BridgeClient(origin, port=self.port, timeout=timeout)
+
+    def raw(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A request exactly as given (no helpful defaults): for the attack suite."""
+        connection = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        lines.append("Connection: close")
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+        connection.close()
+        head, _, payload = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        fields = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.decode().partition(":")
+            fields[name.strip().lower()] = value.strip()
+        return status, fields, payload
+
+    def audit_lines(self) -> list[dict[str, object]]:
+        if not self.audit.exists():
+            return []
+        return [json.loads(line) for line in self.audit.read_text().splitlines()]
+
+
+@pytest.fixture
+def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    started: list[Agent] = []
+
+    def start(pin: str | None = "1234", fifo: bool = False) -> Agent:
+        port = free_port()
+        home = tmp_path / f"agent-{port}"
+        home.mkdir()
+        pin_file = home / "pin"
+        if fifo:
+            os.mkfifo(pin_file)
+        else:
+            pin_file.write_text(f"{pin}\n")
+        env = {
+            **os.environ,
+            "OPENSC_CONF": str(OPENSC_CONF),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "XDG_RUNTIME_DIR": str(home / "run"),
+        }
+        (home / "run").mkdir(mode=0o700)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cardkit",
+                "agent",
+                "run",
+                "--port",
+                str(port),
+                "--allow-origin",
+                ORIGIN,
+                "--pin-provider",
+                f"scripted:{pin_file}",
+                "--module",
+                str(opensc.path),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        audit = home / "state" / "cardkit" / "log" / "audit.jsonl"
+        running = Agent(process, port, pin_file, audit, home)
+        started.append(running)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                running.client(timeout=2).request("GET", "/v1/version")
+                return running
+            except BridgeCallError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read() if process.stdout else ""
+                    pytest.fail(f"the agent did not start: {output}")
+                time.sleep(0.1)
+
+    yield start
+    for running in started:
+        running.process.terminate()
+        try:
+            code = running.process.wait(15)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            pytest.fail("the agent did not stop on SIGTERM")
+        assert code == 0, "the agent did not shut down cleanly"
+        assert running.audit_lines()[-1]["event"] == "stop"
+
+
+def tries_left(reader: str) -> int | None:
+    with PcscConnection(reader) as conn:
+        return CpsCard(conn).pin_status().tries_left
+
+
+def validator() -> Validator:
+    return Validator(
+        ValidatorConfig(pki.trust_anchors(), pki.intermediates(), revocation=RevocationPolicy.OFF)
+    )
+
+
+def test_endpoints(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    cps = card_process("cps-doctor")
+    vitale = card_process("vitale-family")
+    running = agent()
+    client = running.client()
+    status = client.status()
+    readers = {r["name"]: r for r in status["readers"]}
+    assert readers[cps.reader]["card"]["family"] == "cps"
+    assert readers[vitale.reader]["card"]["family"] == "vitale"
+    assert "TEST ONLY" in status["pin_provider"]  # the scripted provider says so
+
+    challenge = Challenge.new()
+    store = MemoryNonceStore()
+    store.issue(challenge)
+    token = client.authenticate(challenge.nonce)
+    who = validator().validate(json.dumps(token), ORIGIN, challenge.nonce, store)
+    assert who.surname == "LEFEBVRE"
+
+    card = client.read_vitale()
+    assert [b["first_name"] for b in card["beneficiaries"]] == ["MARIE", "JEAN", "LUCIE", "HUGO"]
+    assert card["beneficiaries"][0]["nir"] == "269054958815780"  # the portal needs it whole
+
+    spec = client.request("GET", "/openapi.json")
+    assert set(spec["paths"]) >= {"/v1/status", "/v1/auth", "/v1/vitale/read", "/v1/events"}
+    status_code, _headers, body = running.raw(
+        "GET", "/v1/client.js", {"Host": f"127.0.0.1:{running.port}", "Origin": ORIGIN}
+    )
+    assert status_code == 200 and b"CardkitBridge" in body
+
+    # Events: a card pulled out shows up on the stream.
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{running.port}/v1/events", headers={"Origin": ORIGIN}
+    )
+    with urllib.request.urlopen(request, timeout=30) as stream:
+        assert stream.readline().startswith(b": cardkit events")
+        vitale.ctl("remove")
+        lines: list[bytes] = []
+        while not any(b"card_removed" in line for line in lines):
+            lines.append(stream.readline())
+        data = stream.readline()  # the event's data line follows its name
+    assert data.startswith(b"data: ") and json.loads(data[6:])["reader"] == vitale.reader
+
+    events = [e["event"] for e in running.audit_lines()]
+    assert events[:1] == ["start"] and "auth" in events and "vitale_read" in events
+
+
+ATTACKS = [
+    ({"Host": "evil.example", "Origin": ORIGIN}, None, "host_not_allowed", 403),
+    ({"Origin": "https://evil.example"}, None, "origin_not_allowed", 403),
+    ({}, None, "origin_not_allowed", 403),
+    ({"Origin": "null"}, None, "origin_not_allowed", 403),
+    (
+        {"Origin": ORIGIN, "Content-Type": "text/plain"},
+        b'{"nonce": "x"}',
+        "unsupported_media_type",
+        415,
+    ),
+    (
+        {"Origin": ORIGIN, "Content-Type": "application/json"},
+        b"{" + b" " * 20000 + b"}",
+        "too_large",
+        413,
+    ),
+]
+
+
+def test_attack_suite(pcsc: Pcsc, card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    cps = card_process("cps-doctor")
+    running = agent()
+    host = {"Host": f"127.0.0.1:{running.port}"}
+    for extra, body, code, status in ATTACKS:
+        answer, headers, payload = running.raw("POST", "/v1/auth", {**host, **extra}, body or b"{}")
+        if "Content-Type" not in extra and body is None:
+            answer, headers, payload = running.raw(
+                "POST",
+                "/v1/auth",
+                {**host, **extra, "Content-Type": "application/json"},
+                json.dumps({"nonce": Challenge.new().nonce}).encode(),
+            )
+        assert (answer, json.loads(payload)["code"]) == (status, code), extra
+        assert headers.get("access-control-allow-origin") in (None, ORIGIN)
+    preflight, headers, _ = running.raw(
+        "OPTIONS",
+        "/v1/auth",
+        {
+            **host,
+            "Origin": "https://evil.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
+    assert preflight == 403 and "access-control-allow-private-network" not in headers
+    # Nothing reached the card: no try spent, no card operation in the audit log.
+    assert tries_left(cps.reader) == 3
+    assert [e["event"] for e in running.audit_lines()] == ["start"]
+
+
+def test_wrong_pin_costs_one_try(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    cps = card_process("cps-doctor")
+    running = agent(pin="0000")
+    with pytest.raises(BridgeCallError) as info:
+        running.client().authenticate(Challenge.new().nonce)
+    assert info.value.status == 401 and info.value.code == "pin_wrong"
+    assert info.value.problem["tries_left"] == 2
+    assert tries_left(cps.reader) == 2
+
+
+def test_blocked_pin(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    card_process("cps-pin-blocked")
+    running = agent()
+    with pytest.raises(BridgeCallError) as info:
+        running.client().authenticate(Challenge.new().nonce)
+    assert info.value.code == "pin_blocked"
+
+
+def _auth_in_thread(running: Agent) -> tuple[threading.Thread, list[object]]:
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(running.client().authenticate(Challenge.new().nonce))
+        except BridgeCallError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    return thread, outcome
+
+
+def test_card_pulled_during_auth(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    cps = card_process("cps-doctor")
+    running = agent(fifo=True)
+    thread, outcome = _auth_in_thread(running)
+    with running.pin_file.open("w") as pin:  # opens once the agent waits for the PIN
+        cps.ctl("remove")
+        time.sleep(0.6)  # pcscd notices at its next poll
+        pin.write("1234\n")
+    thread.join(30)
+    assert not thread.is_alive(), "the agent did not answer after the card was pulled"
+    assert len(outcome) == 1 and isinstance(outcome[0], BridgeCallError)
+    assert outcome[0].code == "card_absent"
+    assert running.client().status()["state"] == "running"  # and it keeps serving
+
+
+def test_concurrent_auth_on_one_card_is_busy(
+    card_process: StartCard, agent: Callable[..., Agent]
+) -> None:
+    card_process("cps-doctor")
+    running = agent(fifo=True)
+    first, outcome = _auth_in_thread(running)
+    with running.pin_file.open("w") as pin:  # the first request now holds the card
+        with pytest.raises(BridgeCallError) as info:
+            running.client().authenticate(Challenge.new().nonce)
+        assert info.value.code == "busy"
+        pin.write("1234\n")
+    first.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], dict)  # the first one completed
+
+
+def test_no_secret_in_the_audit_log(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    card_process("cps-doctor")
+    card_process("vitale-family")
+    running = agent(pin="1234")
+    client = running.client()
+    token = client.authenticate(Challenge.new().nonce)
+    card = client.read_vitale()
+    text = running.audit.read_text()
+    for entry in running.audit_lines():
+        assert "1234" not in [str(v) for v in entry.values()]  # the PIN, as any field's value
+        assert not [k for k in entry if "pin" in k and k != "pin_provider"]
+    for person in card["beneficiaries"]:
+        assert person["nir"] not in text and person["nir"][:13] not in text
+        assert person["nir_masked"] in text
+    assert token["signature"] not in text and token["certificate"][:40] not in text
