@@ -74,6 +74,9 @@ def loopback_sockets(port: int) -> list[socket.socket]:
         except OSError:
             continue  # no IPv6 on this machine
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Inherited by accepted connections: a response written as headers then body must
+        # not wait for the client's delayed ACK (~40 ms per keep-alive request otherwise).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:

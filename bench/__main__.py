@@ -6,6 +6,7 @@ import sys
 
 BENCHES = {
     "apdu": "bench.apdu",
+    "bridge": "bench.bridge",
     "pkcs11": "bench.pkcs11",
     "token": "bench.token",
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (idempotent), start pcscd in its namespace and mock cards in the virtual readers,
-# then show what cardkit sees. The cards keep running in the background:
+# show what cardkit sees, then run the agent and its bridge in the foreground (Ctrl-C stops
+# it). The cards keep running in the background:
 #   scripts/demo.sh stop      pulls them out and stops them
 #   python -m mocks.vpcd ctl --slot N remove|insert     pulls out / puts back a card
 set -euo pipefail
@@ -53,16 +54,30 @@ echo "== cardkit info"
 echo
 echo "== cardkit vitale read"
 .venv/bin/cardkit vitale read
+port=${CARDKIT_PORT:-38470}
+origin=https://portal.example
+pinfile="$rundir/demo-pin"
+"${SUDO[@]}" bash -c "umask 077; echo 1234 > '$pinfile'; chown $(id -u) '$pinfile'"
 cat <<TXT
 
-The mock CPS (profile cps-doctor, PIN 1234) sits in "Virtual PCD 00 00", the mock Vitale
-card (profile vitale-family) in "Virtual PCD 00 01"; they stay there.
-Try:  .venv/bin/cardkit readers --json
-      .venv/bin/cardkit vitale read --json --show-nir
-      .venv/bin/cardkit nir check 2 69 05 49 588 157 80
-      .venv/bin/cardkit pin status      .venv/bin/cardkit certs
-      echo 1234 | OPENSC_CONF=mocks/opensc.conf .venv/bin/cardkit sign README.md --pin-stdin
-      pcsc_scan -c          opensc-tool --list-readers
-      ${SUDO[*]:-}${SUDO[*]:+ }.venv/bin/python -m mocks.vpcd ctl --slot 0 remove    (then: insert)
-Stop: scripts/demo.sh stop
+The mock CPS (cps-doctor, PIN 1234) sits in "Virtual PCD 00 00", the mock Vitale card
+(vitale-family) in "Virtual PCD 00 01". The agent now starts with its bridge on
+http://127.0.0.1:$port, allowing the origin $origin; for this demo its PIN provider
+is scripted (it answers 1234 from $pinfile), which a real installation never uses.
+
+Try, from another terminal:
+  curl -s -H "Origin: $origin" http://127.0.0.1:$port/v1/status
+  curl -s -H "Origin: $origin" -H "Content-Type: application/json" \\
+       -d "{\"nonce\": \"\$(python3 -c 'import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode())')\"}" \\
+       http://127.0.0.1:$port/v1/auth
+  curl -s -H "Origin: $origin" -H "Content-Type: application/json" -d '{}' \\
+       http://127.0.0.1:$port/v1/vitale/read
+  curl -s -H "Origin: https://evil.example" http://127.0.0.1:$port/v1/status   (refused)
+  .venv/bin/cardkit vitale read        .venv/bin/cardkit pin status
+  .venv/bin/python -m mocks.vpcd ctl --slot 0 remove    (then: insert; sudo if not root)
+Ctrl-C stops the agent; scripts/demo.sh stop stops the mock cards.
+
 TXT
+export OPENSC_CONF="$here/mocks/opensc.conf"
+exec .venv/bin/cardkit agent run --port "$port" --allow-origin "$origin" \
+  --allow-origin http://localhost:8000 --pin-provider "scripted:$pinfile"

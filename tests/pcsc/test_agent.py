@@ -23,6 +23,7 @@ from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
 from cardkit.pkcs11 import Module
 from cardkit.transport.pcsc import PcscConnection
 from mocks import pki
+from tests.conftest import missing_component
 from tests.pcsc.conftest import OPENSC_CONF, CardProcess, Pcsc
 
 StartCard = Callable[[str], CardProcess]
@@ -42,6 +43,7 @@ class Agent:
     pin_file: Path
     audit: Path
     home: Path
+    env: dict[str, str]
 
     def client(self, origin: str = ORIGIN, timeout: float = 60) -> BridgeClient:
         return BridgeClient(origin, port=self.port, timeout=timeout)
@@ -118,7 +120,7 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
             text=True,
         )
         audit = home / "state" / "cardkit" / "log" / "audit.jsonl"
-        running = Agent(process, port, pin_file, audit, home)
+        running = Agent(process, port, pin_file, audit, home, env)
         started.append(running)
         deadline = time.monotonic() + 30
         while True:
@@ -328,3 +330,67 @@ def test_no_secret_in_the_audit_log(card_process: StartCard, agent: Callable[...
         assert person["nir"] not in text and person["nir"][:13] not in text
         assert person["nir_masked"] in text
     assert token["signature"] not in text and token["certificate"][:40] not in text
+
+
+def test_one_agent_per_user(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    running = agent()
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cardkit",
+            "agent",
+            "run",
+            "--port",
+            str(free_port()),
+            "--allow-origin",
+            ORIGIN,
+            "--pin-provider",
+            f"scripted:{running.pin_file}",
+        ],
+        env=running.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode != 0
+    assert "another cardkit agent is running" in second.stderr + second.stdout
+    assert running.client().status()["state"] == "running"
+
+
+@pytest.mark.tools
+def test_schemathesis_finds_no_server_error(
+    card_process: StartCard, agent: Callable[..., Agent]
+) -> None:
+    """Generated requests from the OpenAPI document, with real cards behind: no 5xx."""
+    tool = str(Path(sys.executable).parent / "schemathesis")
+    if not Path(tool).exists():
+        missing_component("schemathesis is not installed in the virtualenv")
+    card_process("cps-doctor")
+    card_process("vitale-family")
+    running = agent()
+    done = subprocess.run(
+        [
+            tool,
+            "run",
+            f"http://127.0.0.1:{running.port}/openapi.json",
+            "-H",
+            f"Origin: {ORIGIN}",
+            "-c",
+            "not_a_server_error",
+            "--max-examples",
+            "20",
+            "--exclude-path",
+            "/v1/events",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "No issues found" in done.stdout
+    assert running.client().status()["state"] == "running"

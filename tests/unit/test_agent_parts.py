@@ -1,0 +1,121 @@
+"""The agent's parts that need no card: config, consent, audit, PIN providers, sockets, lock."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from agent.audit import AuditLog
+from agent.config import AgentConfig
+from agent.consent import ConsentStore
+from agent.daemon import AgentError, InstanceLock, loopback_sockets
+from agent.pin import ConsolePinProvider, PinRequest, ScriptedPinProvider, provider_from_spec
+from agent.service_unit import unit_text
+from cardkit.auth.origin import OriginError
+
+
+def test_config_file_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        'port = 40001\nallowed_origins = ["HTTPS://Portal.Example/"]\npin_provider = "console"\n'
+    )
+    config = AgentConfig.load(path)
+    assert config.port == 40001 and config.allowed_origins == ("https://portal.example",)
+    flags = config.with_overrides(port=40002, allowed_origins=None, pin_provider="scripted:/x")
+    assert (flags.port, flags.allowed_origins, flags.pin_provider) == (
+        40002,
+        ("https://portal.example",),
+        "scripted:/x",
+    )
+    assert AgentConfig.load(tmp_path / "missing.toml") == AgentConfig()
+    with pytest.raises(OriginError):
+        config.with_overrides(allowed_origins=["http://portal.example"])
+    with pytest.raises(ValueError):
+        config.with_overrides(port=80)
+
+
+def test_consent_store(tmp_path: Path) -> None:
+    store = ConsentStore(tmp_path / "consent.json")
+    assert store.decision("https://a.example") is None
+    store.record("https://a.example", True)
+    store.record("https://b.example", False)
+    again = ConsentStore(tmp_path / "consent.json")  # remembered across restarts
+    assert again.decision("https://a.example") is True
+    assert again.decision("https://b.example") is False
+    assert again.revoke("https://a.example") and not again.revoke("https://a.example")
+    assert (tmp_path / "consent.json").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "consent.json").write_text("{damaged")
+    assert again.decision("https://b.example") is None  # damaged: ask again
+
+
+def test_audit_log_refuses_secrets(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.record("auth", origin="https://a.example", outcome="ok", duration_ms=12)
+    for field in ("pin", "signature", "nir", "token"):
+        with pytest.raises(ValueError):
+            log.record("auth", **{field: "x"})
+    (entry,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert entry["event"] == "auth" and entry["origin"] == "https://a.example"
+
+
+def test_scripted_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pin = tmp_path / "pin"
+    pin.write_text("1234\n")
+    provider = provider_from_spec(f"scripted:{pin}")
+    assert isinstance(provider, ScriptedPinProvider) and "TEST ONLY" in provider.name
+    assert "SCRIPTED" in caplog.text  # announced loudly
+    request = PinRequest("https://a.example", "login", "r", 3)
+    assert provider.ask_pin(request) == "1234"
+    assert provider.ask_consent("https://a.example", "x") is True
+    assert provider.choose_card("https://a.example", ["r1", "r2"]) == "r1"
+    pin.unlink()
+    assert provider.ask_pin(request) is None  # cancelled, not an empty PIN
+
+
+def test_provider_specs() -> None:
+    assert isinstance(provider_from_spec("console"), ConsolePinProvider)
+    for unknown in ("dialog", "pinpad", "nonsense"):
+        with pytest.raises(ValueError):
+            provider_from_spec(unknown)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sockets_are_loopback_only_and_nodelay() -> None:
+    port = _free_port()
+    sockets = loopback_sockets(port)
+    try:
+        addresses = {s.getsockname()[0] for s in sockets}
+        assert "127.0.0.1" in addresses
+        assert addresses <= {"127.0.0.1", "::1"}  # never a wildcard address
+        for s in sockets:
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        with pytest.raises(AgentError, match="in use"):
+            loopback_sockets(port)
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def test_single_instance(tmp_path: Path) -> None:
+    first = InstanceLock(tmp_path / "agent.lock")
+    first.acquire()
+    with pytest.raises(AgentError, match="another cardkit agent"):
+        InstanceLock(tmp_path / "agent.lock").acquire()
+    first.release()
+    second = InstanceLock(tmp_path / "agent.lock")
+    second.acquire()
+    second.release()
+
+
+def test_systemd_unit() -> None:
+    text = unit_text("/usr/local/bin/cardkit")
+    assert "ExecStart=/usr/local/bin/cardkit agent run" in text
+    assert "WantedBy=default.target" in text
