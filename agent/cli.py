@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from agent.config import AgentConfig, config_path
-from agent.consent import ConsentStore
+from agent.consent import ConsentStore, open_consent_store
 from cardkit.cli import State, cli, json_option
 from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
 
@@ -78,7 +78,7 @@ def origins_group() -> None:
 
 
 def _consent() -> ConsentStore:
-    return ConsentStore(AgentConfig.load().state_dir / "consent.json")
+    return open_consent_store(AgentConfig.load().state_dir)
 
 
 @origins_group.command("list")

@@ -2,21 +2,35 @@
 
 An origin must be in the configured allowlist *and* have the user's consent; a refusal is
 remembered too, so a page cannot nag. ``cardkit agent origins`` lists, allows and revokes.
+
+The file is sealed with an HMAC whose key lives in the OS keyring (agent.secrets): another
+program of the user's that edits it to grant itself consent breaks the seal, and the agent
+then asks again rather than trusting it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
+import logging
 import os
 import threading
 from pathlib import Path
 
+log = logging.getLogger("agent.consent")
+
 
 class ConsentStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes) -> None:
         self.path = path
+        self._key = key
         self._lock = threading.Lock()
+
+    def _mac(self, decisions: dict[str, dict[str, object]]) -> str:
+        canonical = json.dumps(decisions, sort_keys=True, separators=(",", ":")).encode()
+        return hmac.new(self._key, canonical, hashlib.sha256).hexdigest()
 
     def _read(self) -> dict[str, dict[str, object]]:
         try:
@@ -24,13 +38,21 @@ class ConsentStore:
         except FileNotFoundError:
             return {}
         except ValueError:
-            return {}  # damaged: ask again rather than trust it
-        return data if isinstance(data, dict) else {}
+            log.warning("consent store %s is damaged: asking again", self.path)
+            return {}
+        decisions = data.get("decisions") if isinstance(data, dict) else None
+        if not isinstance(decisions, dict) or not hmac.compare_digest(
+            str(data.get("mac", "")), self._mac(decisions)
+        ):
+            log.warning("consent store %s is not sealed by this agent: asking again", self.path)
+            return {}
+        return decisions
 
-    def _write(self, data: dict[str, dict[str, object]]) -> None:
+    def _write(self, decisions: dict[str, dict[str, object]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        sealed = {"decisions": decisions, "mac": self._mac(decisions)}
+        tmp.write_text(json.dumps(sealed, indent=2, sort_keys=True), encoding="utf-8")
         os.chmod(tmp, 0o600)
         tmp.replace(self.path)  # atomic: a crash leaves the old or the new file, never half
 
@@ -55,3 +77,9 @@ class ConsentStore:
     def all(self) -> dict[str, dict[str, object]]:
         with self._lock:
             return self._read()
+
+
+def open_consent_store(state_dir: Path) -> ConsentStore:
+    from agent.secrets import agent_secret
+
+    return ConsentStore(state_dir / "consent.json", agent_secret("consent-key", state_dir))

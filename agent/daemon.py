@@ -16,7 +16,7 @@ import uvicorn
 
 from agent.audit import AuditLog
 from agent.config import AgentConfig, runtime_dir
-from agent.consent import ConsentStore
+from agent.consent import open_consent_store
 from agent.pin import provider_from_spec
 from agent.service import AgentService
 from agent.signer import SignerProcess
@@ -130,7 +130,7 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
             backend=pcsc_backend(),
             signer=SignerProcess(Path(module.path)),
             provider=provider,
-            consent=ConsentStore(config.state_dir / "consent.json"),
+            consent=open_consent_store(config.state_dir),
             audit=audit,
             allowed_origins=lambda: frozenset(config.allowed_origins),
         )

@@ -194,6 +194,7 @@ class AgentService:
                     raise WrongPin(str(exc), self._tries_left(reader, exc.tries_left)) from None
                 finally:
                     pin = None
+                    self._forget_pin(reader)
             outcome = "ok"
             return token
         except Exception as exc:
@@ -208,6 +209,18 @@ class AgentService:
                 outcome=outcome,
                 duration_ms=round((time.monotonic() - started) * 1000),
             )
+
+    def _forget_pin(self, reader: str) -> None:
+        """Reset the card after a login: a PIN left verified would let any local program
+        sign without it until the card is pulled."""
+        try:
+            connection = self.backend.connect(reader)
+            try:
+                connection.reconnect(reset=True)
+            finally:
+                connection.disconnect()
+        except Exception as exc:  # gone already is as good as reset
+            log.debug("reset after login on %s: %s", reader, exc)
 
     def _tries_left(self, reader: str, known: int | None) -> int | None:
         """PKCS#11 rarely says how many tries are left; the card does, at no cost."""

@@ -394,3 +394,20 @@ def test_schemathesis_finds_no_server_error(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout
     assert running.client().status()["state"] == "running"
+
+
+def test_two_cards_the_user_chooses(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    """Two CPS/CPE present and none named: the agent asks which (the scripted provider takes
+    the first); naming one skips the question."""
+    first = card_process("cps-doctor")  # PIN 1234, the scripted answer
+    second = card_process("cps-nurse")  # PIN 4321
+    running = agent(pin="1234")
+    client = running.client()
+    token = client.authenticate(Challenge.new().nonce)
+    assert token["format"] == "cardkit:1"
+    with pytest.raises(BridgeCallError) as info:  # named: the nurse's card, wrong PIN for it
+        client.authenticate(Challenge.new().nonce, card=second.reader)
+    assert info.value.code == "pin_wrong"
+    # 3, not "verified": the agent resets the card after a login, so the PIN does not stay
+    # open for any other program.
+    assert tries_left(first.reader) == 3 and tries_left(second.reader) == 2

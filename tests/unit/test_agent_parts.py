@@ -6,13 +6,17 @@ import json
 import socket
 from pathlib import Path
 
+import keyring
+import keyring.backend
 import pytest
+from keyring.backends.fail import Keyring as FailKeyring
 
 from agent.audit import AuditLog
 from agent.config import AgentConfig
 from agent.consent import ConsentStore
 from agent.daemon import AgentError, InstanceLock, loopback_sockets
 from agent.pin import ConsolePinProvider, PinRequest, ScriptedPinProvider, provider_from_spec
+from agent.secrets import agent_secret
 from agent.service_unit import unit_text
 from cardkit.auth.origin import OriginError
 
@@ -38,17 +42,70 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
 
 
 def test_consent_store(tmp_path: Path) -> None:
-    store = ConsentStore(tmp_path / "consent.json")
+    store = ConsentStore(tmp_path / "consent.json", b"k" * 32)
     assert store.decision("https://a.example") is None
     store.record("https://a.example", True)
     store.record("https://b.example", False)
-    again = ConsentStore(tmp_path / "consent.json")  # remembered across restarts
+    again = ConsentStore(tmp_path / "consent.json", b"k" * 32)  # remembered across restarts
     assert again.decision("https://a.example") is True
     assert again.decision("https://b.example") is False
     assert again.revoke("https://a.example") and not again.revoke("https://a.example")
     assert (tmp_path / "consent.json").stat().st_mode & 0o777 == 0o600
     (tmp_path / "consent.json").write_text("{damaged")
     assert again.decision("https://b.example") is None  # damaged: ask again
+
+
+def test_consent_store_is_sealed(tmp_path: Path) -> None:
+    path = tmp_path / "consent.json"
+    ConsentStore(path, b"k" * 32).record("https://a.example", False)
+    data = json.loads(path.read_text())
+    data["decisions"]["https://a.example"]["allowed"] = True  # another program edits it
+    path.write_text(json.dumps(data))
+    assert ConsentStore(path, b"k" * 32).decision("https://a.example") is None
+    ConsentStore(path, b"k" * 32).record("https://a.example", True)
+    assert ConsentStore(path, b"other key" * 4).decision("https://a.example") is None
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    priority = 1
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.items.pop((service, username), None)
+
+
+def test_secret_in_keyring(tmp_path: Path) -> None:
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    try:
+        first = agent_secret("consent-key", tmp_path)
+        assert len(first) == 32 and agent_secret("consent-key", tmp_path) == first
+        assert ("cardkit-agent", "consent-key") in ring.items
+        assert not (tmp_path / "secrets").exists()
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_secret_fallback_without_keyring(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FailKeyring())  # type: ignore[no-untyped-call]
+    try:
+        first = agent_secret("consent-key", tmp_path)
+        assert agent_secret("consent-key", tmp_path) == first
+        path = tmp_path / "secrets" / "consent-key"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert "no OS keyring" in caplog.text
+    finally:
+        keyring.set_keyring(previous)
 
 
 def test_audit_log_refuses_secrets(tmp_path: Path) -> None:
