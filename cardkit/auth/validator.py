@@ -21,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -50,6 +52,7 @@ from cardkit.cps.identity import (
 )
 from cardkit.errors import CardkitError
 
+T = TypeVar("T")
 MIN_TOKEN, MAX_TOKEN = 100, 10_000
 MAX_CACHED = 10_000  # certificates remembered by the caches before they start afresh
 #: Authentication-certificate policies of the mocks' TEST hierarchy. Production portals
@@ -96,6 +99,18 @@ class ValidatorConfig:
     revocation: RevocationPolicy = RevocationPolicy.SOFT_FAIL
     #: How long a successful path validation (same certificate) is reused.
     path_cache_ttl: dt.timedelta = dt.timedelta(minutes=5)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run pyhanko's coroutine to completion from synchronous code, also when the caller is
+    itself inside an event loop (an async portal calling ``validate``): then on a private
+    loop in a worker thread, since a running loop cannot be re-entered."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="cardkit-pkix") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -251,7 +266,7 @@ class Validator:
     ) -> list[x509.Certificate]:
         validator = CertificateValidator(_asn1(cert), self._others, validation_context=context)
         try:
-            path = asyncio.run(
+            path = _run(
                 validator.async_validate_usage({"digital_signature"}, {"client_auth"}, True)  # type: ignore[no-untyped-call]
             )
         except pkix.RevokedError as exc:

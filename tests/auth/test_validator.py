@@ -298,3 +298,14 @@ def test_signed_data_layout() -> None:
     assert (
         data == hashlib.sha256(b"https://portal.example").digest() + hashlib.sha256(b"abc").digest()
     )
+
+
+def test_validate_from_async_code() -> None:
+    """An async portal calling validate() from inside its event loop."""
+    import asyncio
+
+    async def portal() -> str | None:
+        t = issue(*card("cps-doctor"))
+        return validator().validate(t.token, ORIGIN, t.nonce, t.store).surname
+
+    assert asyncio.run(portal()) == "LEFEBVRE"

@@ -80,7 +80,7 @@ class Agent:
 def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     started: list[Agent] = []
 
-    def start(pin: str | None = "1234", fifo: bool = False) -> Agent:
+    def start(pin: str | None = "1234", fifo: bool = False, origins: tuple[str, ...] = ()) -> Agent:
         port = free_port()
         home = tmp_path / f"agent-{port}"
         home.mkdir()
@@ -109,6 +109,7 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
                 str(port),
                 "--allow-origin",
                 ORIGIN,
+                *(arg for origin in origins for arg in ("--allow-origin", origin)),
                 "--pin-provider",
                 f"scripted:{pin_file}",
                 "--module",

@@ -1,0 +1,124 @@
+"""A real browser (headless Chromium) uses the bridge through the JS client it serves:
+CORS, preflights and the client's error codes as a portal page sees them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cardkit.auth import Challenge, MemoryNonceStore, RevocationPolicy, Validator, ValidatorConfig
+from mocks import pki
+from tests.pcsc.conftest import CardProcess
+from tests.pcsc.test_agent import Agent
+
+PAGE = """<!doctype html>
+<meta charset="utf-8"><title>portail de test</title>
+<script type="module">
+  import {{ CardkitBridge }} from "http://127.0.0.1:{port}/v1/client.js";
+  window.bridge = new CardkitBridge({{ port: {port} }});
+  window.call = async (name, ...args) => {{
+    try {{ return {{ ok: await window.bridge[name](...args) }}; }}
+    catch (e) {{ return {{ error: e.code, triesLeft: e.triesLeft, message: e.message }}; }}
+  }};
+  window.clientReady = true;
+</script>
+"""
+
+
+def open_portal(browser: Any, url: str, root: Path, port: int) -> Any:
+    (root / "index.html").write_text(PAGE.format(port=port), encoding="utf-8")
+    page = browser.new_page()
+    page.goto(url + "/index.html")
+    page.wait_for_function("window.clientReady === true", timeout=15000)
+    return page
+
+
+def test_portal_page_logs_in_and_reads_vitale(
+    browser: Any,
+    portal_site: tuple[str, Path],
+    card_process: Callable[[str], CardProcess],
+    agent: Callable[..., Agent],
+) -> None:
+    url, root = portal_site
+    card_process("cps-doctor")
+    card_process("vitale-family")
+    running = agent(origins=(url,))
+    page = open_portal(browser, url, root, running.port)
+
+    status = page.evaluate("window.call('status')")
+    assert {r["card"]["family"] for r in status["ok"]["readers"] if r["card"]} == {"cps", "vitale"}
+
+    challenge = Challenge.new()
+    store = MemoryNonceStore()
+    store.issue(challenge)
+    result = page.evaluate("n => window.call('authenticate', n)", challenge.nonce)
+    token = result["ok"]
+    validator = Validator(
+        ValidatorConfig(pki.trust_anchors(), pki.intermediates(), revocation=RevocationPolicy.OFF)
+    )
+    # The token is bound to the page's origin, as the browser stated it.
+    assert validator.validate(json.dumps(token), url, challenge.nonce, store).surname == "LEFEBVRE"
+
+    card = page.evaluate("window.call('readVitale')")["ok"]
+    assert card["beneficiaries"][2]["first_name"] == "LUCIE"
+    page.close()
+
+
+def test_errors_as_the_page_sees_them(
+    browser: Any,
+    portal_site: tuple[str, Path],
+    card_process: Callable[[str], CardProcess],
+    agent: Callable[..., Agent],
+) -> None:
+    url, root = portal_site
+    card_process("cps-doctor")
+    running = agent(pin="0000", origins=(url,))
+    page = open_portal(browser, url, root, running.port)
+    wrong = page.evaluate("n => window.call('authenticate', n)", Challenge.new().nonce)
+    assert wrong["error"] == "pin_wrong" and wrong["triesLeft"] == 2
+    short = page.evaluate("window.call('authenticate', 'abc')")
+    assert short["error"] == "nonce_invalid"
+    running.process.terminate()
+    running.process.wait(15)
+    gone = page.evaluate("window.call('status')")
+    assert gone["error"] == "agent_not_running"
+    page.close()
+
+
+def test_a_foreign_site_cannot_read_the_bridge(
+    browser: Any,
+    portal_site: tuple[str, Path],
+    card_process: Callable[[str], CardProcess],
+    agent: Callable[..., Agent],
+) -> None:
+    url, root = portal_site
+    card_process("cps-doctor")
+    running = agent()  # the page's origin is not allowed
+    (root / "evil.html").write_text("<!doctype html><title>x</title>", encoding="utf-8")
+    page = browser.new_page()
+    page.goto(url + "/evil.html")
+    outcome = page.evaluate(
+        """async (port) => {
+            try {
+              const r = await fetch(`http://127.0.0.1:${port}/v1/status`);
+              return "read " + r.status;
+            } catch (e) { return "blocked"; }
+        }""",
+        running.port,
+    )
+    assert outcome == "blocked"  # no CORS grant: the browser keeps the answer from the page
+    nonce_post = page.evaluate(
+        """async (port) => {
+            try {
+              await fetch(`http://127.0.0.1:${port}/v1/auth`, {method: "POST",
+                headers: {"Content-Type": "application/json"}, body: '{"nonce": "x"}'});
+              return "sent";
+            } catch (e) { return "blocked"; }
+        }""",
+        running.port,
+    )
+    assert nonce_post == "blocked"  # the preflight was refused: the POST never went out
+    assert [e["event"] for e in running.audit_lines()] == ["start"]
+    page.close()
