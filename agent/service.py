@@ -165,11 +165,28 @@ class AgentService:
 
     # --- endpoints ---
 
-    def authenticate(self, origin: str, nonce: str, card: str | None) -> dict[str, Any]:
+    @contextmanager
+    def _audited(self, event: str, origin: str, endpoint: str) -> Iterator[dict[str, Any]]:
+        """One audit line per request, whatever its outcome; the body adds fields."""
         started = time.monotonic()
-        outcome = "error"
-        card_type = None
+        fields: dict[str, Any] = {"outcome": "error"}
         try:
+            yield fields
+            fields["outcome"] = "ok"
+        except Exception as exc:
+            fields["outcome"] = getattr(exc, "code", "error")
+            raise
+        finally:
+            self.audit.record(
+                event,
+                origin=origin,
+                endpoint=endpoint,
+                duration_ms=round((time.monotonic() - started) * 1000),
+                **fields,
+            )
+
+    def authenticate(self, origin: str, nonce: str, card: str | None) -> dict[str, Any]:
+        with self._audited("auth", origin, "/v1/auth") as audit:
             check_nonce(nonce)
             self._check_consent(origin, "vous identifier avec votre carte CPS")
             reader = self._pick(origin, CardFamily.CPS, card)
@@ -178,7 +195,7 @@ class AgentService:
                 try:
                     cps = CpsCard(connection)
                     status = cps.pin_status()
-                    card_type = cps.identity().card_type.value
+                    audit["card_type"] = cps.identity().card_type.value
                 finally:
                     connection.disconnect()
                 if status.blocked:
@@ -189,26 +206,12 @@ class AgentService:
                 if pin is None:
                     raise BridgeError(403, "pin_cancelled", "the user cancelled")
                 try:
-                    token = self.signer.create_token(reader, pin, origin, nonce)
+                    return self.signer.create_token(reader, pin, origin, nonce)
                 except WrongPin as exc:
                     raise WrongPin(str(exc), self._tries_left(reader, exc.tries_left)) from None
                 finally:
                     pin = None
                     self._forget_pin(reader)
-            outcome = "ok"
-            return token
-        except Exception as exc:
-            outcome = getattr(exc, "code", "error")
-            raise
-        finally:
-            self.audit.record(
-                "auth",
-                origin=origin,
-                endpoint="/v1/auth",
-                card_type=card_type,
-                outcome=outcome,
-                duration_ms=round((time.monotonic() - started) * 1000),
-            )
 
     def _forget_pin(self, reader: str) -> None:
         """Reset the card after a login: a PIN left verified would let any local program
@@ -236,30 +239,14 @@ class AgentService:
             return None
 
     def read_vitale(self, origin: str, card: str | None) -> dict[str, Any]:
-        started = time.monotonic()
-        outcome = "error"
-        masked: list[str] = []
-        try:
+        with self._audited("vitale_read", origin, "/v1/vitale/read") as audit:
+            audit["card_type"] = "Vitale"
             self._check_consent(origin, "lire la carte Vitale du patient")
             reader = self._pick(origin, CardFamily.VITALE, card)
             with self._reader(reader):
                 data = PcscVitaleSource(self.backend).read(reader)
-            masked = [b.nir.masked() for b in data.beneficiaries]
-            outcome = "ok"
+            audit["nirs_masked"] = [b.nir.masked() for b in data.beneficiaries]
             return data.to_dict(show_nir=True)
-        except Exception as exc:
-            outcome = getattr(exc, "code", "error")
-            raise
-        finally:
-            self.audit.record(
-                "vitale_read",
-                origin=origin,
-                endpoint="/v1/vitale/read",
-                card_type="Vitale",
-                outcome=outcome,
-                nirs_masked=masked,
-                duration_ms=round((time.monotonic() - started) * 1000),
-            )
 
 
 def _offer(queue: asyncio.Queue[dict[str, Any]], payload: dict[str, Any]) -> None:
