@@ -27,7 +27,9 @@ def agent_group() -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--port", type=int, help="bridge port (default 38470)")
 @click.option("--allow-origin", "origins", multiple=True, help="allowed portal origin (repeat)")
-@click.option("--pin-provider", help="console | scripted:FILE (tests and demos only)")
+@click.option(
+    "--pin-provider", help="auto | dialog | console | scripted:FILE (tests and demos only)"
+)
 @click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def agent_run(  # noqa: PLR0917 - click passes options positionally

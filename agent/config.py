@@ -6,7 +6,7 @@ Keys (all optional)::
     allowed_origins = ["https://portal.example"]  # exact scheme://host[:port]
     pkcs11_module = ""                            # default: discovery (Cryptolib, OpenSC...)
     log_level = "INFO"
-    pin_provider = "console"                      # console | scripted:FILE
+    pin_provider = "auto"                         # auto | dialog | console | scripted:FILE
     audit_log = ""                                # default: <log dir>/audit.jsonl
 """
 
@@ -43,7 +43,7 @@ class AgentConfig:
     allowed_origins: tuple[str, ...] = ()
     pkcs11_module: str | None = None
     log_level: str = "INFO"
-    pin_provider: str = "console"
+    pin_provider: str = "auto"
     audit_log: Path = field(
         default_factory=lambda: Path(platformdirs.user_log_dir(APP)) / "audit.jsonl"
     )

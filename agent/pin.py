@@ -4,16 +4,20 @@ The PIN is collected here, by the agent, never by the web page and never over HT
 eID and Fortify do). A provider shows which origin asks and for what, and the tries left; a
 wrong PIN is reported, never retried.
 
-Providers: ``console`` (the agent's terminal), and ``scripted:FILE`` for tests and demos
-(reads the PIN from FILE, says yes to consent, takes the first card; announced loudly).
-A desktop dialog and PC/SC pinpad readers (FEATURE_VERIFY_PIN_DIRECT) are not implemented
-yet; choosing them is an error, not a silent fallback.
+Providers: ``dialog`` (a desktop dialog, through zenity, where a display exists),
+``console`` (the agent's terminal), and ``scripted:FILE`` for tests and demos (reads the PIN
+from FILE, says yes to consent, takes the first card; announced loudly). PC/SC pinpad
+readers (FEATURE_VERIFY_PIN_DIRECT) are not supported yet; asking for them is an error, not
+a silent fallback.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -96,9 +100,67 @@ class ConsolePinProvider:
         return None
 
 
+class DialogPinProvider:
+    """Desktop dialogs (zenity: GNOME, and any X11/Wayland desktop with it installed).
+
+    The PIN comes back on zenity's standard output, straight into the agent: it is never on
+    a command line, in the environment, or in a log.
+    """
+
+    name = "dialog"
+    TITLE = "Carte CPS / CPE"
+
+    def __init__(self, zenity: str | None = None) -> None:
+        found = zenity or shutil.which("zenity")
+        if found is None:
+            raise ValueError("the dialog PIN provider needs zenity (apt install zenity)")
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise ValueError("no display for the dialog PIN provider: use console")
+        self.zenity = found
+
+    def _run(self, *args: str) -> str | None:
+        done = subprocess.run(
+            [self.zenity, f"--title={self.TITLE}", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        return done.stdout.rstrip("\n") if done.returncode == 0 else None
+
+    @staticmethod
+    def pin_text(request: PinRequest) -> str:
+        tries = "" if request.tries_left is None else f"\nEssais restants : {request.tries_left}"
+        return (
+            f"{request.origin} demande {request.action}.\n"
+            f"Lecteur : {request.reader}{tries}\n\nCode PIN de la carte :"
+        )
+
+    def ask_pin(self, request: PinRequest) -> str | None:
+        return self._run("--entry", "--hide-text", f"--text={self.pin_text(request)}") or None
+
+    def ask_consent(self, origin: str, action: str) -> bool:
+        return self._run("--question", f"--text=Autoriser {origin} à {action} ?") is not None
+
+    def choose_card(self, origin: str, readers: list[str]) -> str | None:
+        chosen = self._run(
+            "--list", f"--text={origin} : quelle carte utiliser ?", "--column=Lecteur", *readers
+        )
+        return chosen if chosen in readers else None
+
+
 def provider_from_spec(spec: str) -> PinProvider:
+    """``auto`` (the default): a dialog where a display and zenity exist, else the console."""
+    if spec == "auto":
+        try:
+            return DialogPinProvider()
+        except ValueError as exc:
+            log.info("PIN provider: console (%s)", exc)
+            return ConsolePinProvider()
+    if spec == "dialog":
+        return DialogPinProvider()
     if spec == "console":
         return ConsolePinProvider()
     if spec.startswith("scripted:"):
         return ScriptedPinProvider(Path(spec.removeprefix("scripted:")))
-    raise ValueError(f"unknown PIN provider {spec!r} (console, scripted:FILE)")
+    raise ValueError(f"unknown PIN provider {spec!r} (auto, dialog, console, scripted:FILE)")
