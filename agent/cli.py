@@ -28,7 +28,7 @@ def agent_group() -> None:
 @click.option("--port", type=int, help="bridge port (default 38470)")
 @click.option("--allow-origin", "origins", multiple=True, help="allowed portal origin (repeat)")
 @click.option(
-    "--pin-provider", help="auto | dialog | console | scripted:FILE (tests and demos only)"
+    "--pin-provider", help="auto | dialog | console | pinpad | scripted:FILE (tests, demos)"
 )
 @click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))

@@ -7,8 +7,10 @@ wrong PIN is reported, never retried.
 Providers: ``dialog`` (a desktop dialog, through zenity, where a display exists),
 ``console`` (the agent's terminal), and ``scripted:FILE`` for tests and demos (reads the PIN
 from FILE, says yes to consent, takes the first card; announced loudly). PC/SC pinpad
-readers (FEATURE_VERIFY_PIN_DIRECT) are not supported yet; asking for them is an error, not
-a silent fallback.
+readers: ``pinpad`` has the PIN typed on the reader itself (PC/SC FEATURE_VERIFY_PIN_DIRECT,
+the PKCS#11 protected authentication path), so it never reaches the computer; consent and
+the choice of card then go through ``auto``. A reader without a PIN pad is refused
+(``pinpad_unavailable``), never silently served by another provider.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class PinRequest:
 
 class PinProvider(Protocol):
     name: str
+    #: True when the PIN is typed on the reader's PIN pad: ask_pin is then never called.
+    uses_pinpad: bool
 
     def ask_pin(self, request: PinRequest) -> str | None:
         """The PIN, or None if the user cancelled."""
@@ -47,6 +51,8 @@ class PinProvider(Protocol):
 
 class ScriptedPinProvider:
     """For tests and the mock demo only: never on a real practice PC."""
+
+    uses_pinpad = False
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -71,6 +77,7 @@ class ConsolePinProvider:
     """Prompts on the agent's controlling terminal."""
 
     name = "console"
+    uses_pinpad = False
 
     def _tty(self, prompt: str, secret: bool) -> str | None:
         try:
@@ -108,6 +115,7 @@ class DialogPinProvider:
     """
 
     name = "dialog"
+    uses_pinpad = False
     TITLE = "Carte CPS / CPE"
 
     def __init__(self, zenity: str | None = None) -> None:
@@ -149,6 +157,25 @@ class DialogPinProvider:
         return chosen if chosen in readers else None
 
 
+class PinpadPinProvider:
+    """The PIN is typed on the reader; consent and card choice go through ``ui``."""
+
+    name = "pinpad"
+    uses_pinpad = True
+
+    def __init__(self, ui: PinProvider) -> None:
+        self.ui = ui
+
+    def ask_pin(self, request: PinRequest) -> str | None:  # pragma: no cover - never called
+        raise RuntimeError("the PIN pad provider never handles a PIN")
+
+    def ask_consent(self, origin: str, action: str) -> bool:
+        return self.ui.ask_consent(origin, action)
+
+    def choose_card(self, origin: str, readers: list[str]) -> str | None:
+        return self.ui.choose_card(origin, readers)
+
+
 def provider_from_spec(spec: str) -> PinProvider:
     """``auto`` (the default): a dialog where a display and zenity exist, else the console."""
     if spec == "auto":
@@ -159,8 +186,12 @@ def provider_from_spec(spec: str) -> PinProvider:
             return ConsolePinProvider()
     if spec == "dialog":
         return DialogPinProvider()
+    if spec == "pinpad":
+        return PinpadPinProvider(provider_from_spec("auto"))
     if spec == "console":
         return ConsolePinProvider()
     if spec.startswith("scripted:"):
         return ScriptedPinProvider(Path(spec.removeprefix("scripted:")))
-    raise ValueError(f"unknown PIN provider {spec!r} (auto, dialog, console, scripted:FILE)")
+    raise ValueError(
+        f"unknown PIN provider {spec!r} (auto, dialog, console, pinpad, scripted:FILE)"
+    )

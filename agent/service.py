@@ -26,6 +26,7 @@ from cardkit.cps import CpsCard
 from cardkit.errors import PinBlocked, WrongPin
 from cardkit.pcsc_bridge.problems import BridgeError
 from cardkit.transport import CardEvent, NoCard, ReaderBackend, ReaderBusy, ReaderMonitor
+from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT
 from cardkit.vitale.source import PcscVitaleSource
 
 log = logging.getLogger("agent.service")
@@ -196,15 +197,22 @@ class AgentService:
                     cps = CpsCard(connection)
                     status = cps.pin_status()
                     audit["card_type"] = cps.identity().card_type.value
+                    pinpad = FEATURE_VERIFY_PIN_DIRECT in connection.features()
                 finally:
                     connection.disconnect()
                 if status.blocked:
                     raise PinBlocked("the PIN is blocked")
-                pin = self.provider.ask_pin(
-                    PinRequest(origin, "votre identification", reader, status.tries_left)
-                )
-                if pin is None:
-                    raise BridgeError(403, "pin_cancelled", "the user cancelled")
+                pin: str | None = None
+                if self.provider.uses_pinpad:
+                    if not pinpad:
+                        raise BridgeError(409, "pinpad_unavailable", f"{reader} has no PIN pad")
+                    log.info("PIN to be typed on the reader's PIN pad (%s)", reader)
+                else:
+                    pin = self.provider.ask_pin(
+                        PinRequest(origin, "votre identification", reader, status.tries_left)
+                    )
+                    if pin is None:
+                        raise BridgeError(403, "pin_cancelled", "the user cancelled")
                 try:
                     return self.signer.create_token(reader, pin, origin, nonce)
                 except WrongPin as exc:

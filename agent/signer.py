@@ -100,8 +100,9 @@ class SignerProcess:
         return self._conn
 
     def create_token(
-        self, reader: str, pin: str, origin: str, nonce: str, algorithm: str = "RS256"
+        self, reader: str, pin: str | None, origin: str, nonce: str, algorithm: str = "RS256"
     ) -> dict[str, Any]:
+        """``pin=None``: the PIN is typed on the reader's PIN pad."""
         with self._lock:
             conn = self._ensure()
             try:

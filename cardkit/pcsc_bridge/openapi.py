@@ -15,6 +15,7 @@ PROBLEM_CODES = [
     "pin_wrong",
     "pin_blocked",
     "pin_cancelled",
+    "pinpad_unavailable",
     "busy",
     "timeout",
     "too_large",

@@ -278,8 +278,21 @@ class Token:
             bool(flags & PyKCS11.CKF_USER_PIN_LOCKED),
         )
 
-    def login(self, pin: str) -> None:
-        """C_Login once. Wrong PIN: WrongPin (tries left when the token says); never retried."""
+    @property
+    def protected_authentication_path(self) -> bool:
+        """The PIN is typed on the reader's PIN pad, not given to C_Login."""
+        with self._call("reading token flags"):
+            flags = self.module.lib.getTokenInfo(self.slot).flags
+        return bool(flags & PyKCS11.CKF_PROTECTED_AUTHENTICATION_PATH)
+
+    def login(self, pin: str | None) -> None:
+        """C_Login once. Wrong PIN: WrongPin (tries left when the token says); never retried.
+
+        ``pin=None`` logs in through the reader's PIN pad (protected authentication path),
+        which the token must offer.
+        """
+        if pin is None and not self.protected_authentication_path:
+            raise Pkcs11Error("this token has no PIN pad (protected authentication path)")
         with self._lock:
             try:
                 self.session.login(pin)

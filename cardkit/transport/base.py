@@ -89,11 +89,37 @@ class CardConnection(Protocol):
 
     def disconnect(self) -> None: ...
 
+    def features(self) -> dict[int, int]:
+        """PC/SC part 10 reader features: feature tag -> control code (empty if none)."""
+        ...
+
     def __enter__(self) -> CardConnection: ...
 
     def __exit__(self, *exc: object) -> None:
         """Disconnects."""
         ...
+
+
+#: PC/SC part 10 feature tags cardkit uses.
+FEATURE_VERIFY_PIN_DIRECT = 0x06
+FEATURE_MODIFY_PIN_DIRECT = 0x07
+
+
+def parse_features(data: bytes) -> dict[int, int]:
+    """The answer to CM_IOCTL_GET_FEATURE_REQUEST: TLV items ``tag 04 <control code, BE>``.
+
+    Malformed items end the parse (a reader's answer is untrusted input).
+    """
+    features: dict[int, int] = {}
+    pos = 0
+    while pos + 2 <= len(data):
+        tag, length = data[pos], data[pos + 1]
+        value = data[pos + 2 : pos + 2 + length]
+        if length != 4 or len(value) != 4:
+            break
+        features[tag] = int.from_bytes(value, "big")
+        pos += 2 + length
+    return features
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,6 +217,9 @@ class InProcessConnection:
         finally:
             self._backend._release(self)
 
+    def features(self) -> dict[int, int]:
+        return {}  # simulated readers have no PIN pad
+
     def reconnect(self, reset: bool = False) -> None:
         card = self._backend._card_for(self)
         if reset:

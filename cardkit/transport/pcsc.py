@@ -25,6 +25,7 @@ from cardkit.transport.base import (
     ReaderUnavailable,
     TransportError,
     TransportTimeout,
+    parse_features,
 )
 
 log = logging.getLogger("cardkit.transport.pcsc")
@@ -195,6 +196,18 @@ class PcscConnection:
             self._raise(hr, "reconnect")
             self._set_protocol(active)
             self._atr = self._read_atr()
+
+    def features(self) -> dict[int, int]:
+        """Reader features (PC/SC part 10): e.g. a PIN pad's FEATURE_VERIFY_PIN_DIRECT."""
+        with self._lock:
+            hr, answer = scard.SCardControl(
+                self._handle,
+                scard.SCARD_CTL_CODE(3400),
+                [],  # CM_IOCTL_GET_FEATURE_REQUEST
+            )
+        if hr != scard.SCARD_S_SUCCESS:
+            return {}  # the driver answers no feature request: no features
+        return parse_features(bytes(answer))
 
     def disconnect(self) -> None:
         with self._lock:

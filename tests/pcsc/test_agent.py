@@ -80,7 +80,12 @@ class Agent:
 def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     started: list[Agent] = []
 
-    def start(pin: str | None = "1234", fifo: bool = False, origins: tuple[str, ...] = ()) -> Agent:
+    def start(
+        pin: str | None = "1234",
+        fifo: bool = False,
+        origins: tuple[str, ...] = (),
+        provider: str | None = None,
+    ) -> Agent:
         port = free_port()
         home = tmp_path / f"agent-{port}"
         home.mkdir()
@@ -111,7 +116,7 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
                 ORIGIN,
                 *(arg for origin in origins for arg in ("--allow-origin", origin)),
                 "--pin-provider",
-                f"scripted:{pin_file}",
+                provider or f"scripted:{pin_file}",
                 "--module",
                 str(opensc.path),
             ],
@@ -412,3 +417,24 @@ def test_two_cards_the_user_chooses(card_process: StartCard, agent: Callable[...
     # 3, not "verified": the agent resets the card after a login, so the PIN does not stay
     # open for any other program.
     assert tries_left(first.reader) == 3 and tries_left(second.reader) == 2
+
+
+def test_pinpad_provider_on_a_reader_without_pinpad(
+    card_process: StartCard, agent: Callable[..., Agent], tmp_path: Path
+) -> None:
+    """vpcd readers have no PIN pad: the agent refuses rather than asking elsewhere."""
+    cps = card_process("cps-doctor")
+    with PcscConnection(cps.reader) as conn:
+        assert conn.features() == {}  # what pcscd's vpcd driver reports
+    running = agent(provider="pinpad")
+    subprocess.run(  # consent given beforehand: the pinpad provider's dialogs need a person
+        [sys.executable, "-m", "cardkit", "agent", "origins", "allow", ORIGIN],
+        env=running.env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with pytest.raises(BridgeCallError) as info:
+        running.client().authenticate(Challenge.new().nonce)
+    assert info.value.code == "pinpad_unavailable"
+    assert tries_left(cps.reader) == 3

@@ -154,3 +154,13 @@ def test_lookup_prefers_the_card_certificate(module: Module) -> None:
         token.login("4321")
         # The EC certificate is also fit for client authentication; naming it picks it.
         assert token.find_authentication_key(expected=ec_cert).certificate == ec_cert
+
+
+def test_pinpad_login_needs_a_protected_path(module: Module) -> None:
+    """login(None) is the PIN pad path; a token without one refuses before C_Login."""
+    from cardkit.pkcs11 import Pkcs11Error
+
+    with open_token(module, "cps-doctor") as token:
+        assert not token.protected_authentication_path
+        with pytest.raises(Pkcs11Error, match="PIN pad"):
+            token.login(None)

@@ -45,6 +45,9 @@ class ScriptedConnection:
     def disconnect(self) -> None:
         pass
 
+    def features(self) -> dict[int, int]:
+        return {}
+
     def __enter__(self) -> ScriptedConnection:
         return self
 

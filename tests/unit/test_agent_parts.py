@@ -15,7 +15,13 @@ from agent.audit import AuditLog
 from agent.config import AgentConfig
 from agent.consent import ConsentStore
 from agent.daemon import AgentError, InstanceLock, loopback_sockets
-from agent.pin import ConsolePinProvider, PinRequest, ScriptedPinProvider, provider_from_spec
+from agent.pin import (
+    ConsolePinProvider,
+    PinpadPinProvider,
+    PinRequest,
+    ScriptedPinProvider,
+    provider_from_spec,
+)
 from agent.secrets import agent_secret
 from agent.service_unit import unit_text
 from cardkit.auth.origin import OriginError
@@ -134,9 +140,8 @@ def test_scripted_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
 
 def test_provider_specs() -> None:
     assert isinstance(provider_from_spec("console"), ConsolePinProvider)
-    for unknown in ("dialog", "pinpad", "nonsense"):
-        with pytest.raises(ValueError):
-            provider_from_spec(unknown)
+    with pytest.raises(ValueError):
+        provider_from_spec("nonsense")
 
 
 def _free_port() -> int:
@@ -176,3 +181,11 @@ def test_systemd_unit() -> None:
     text = unit_text("/usr/local/bin/cardkit")
     assert "ExecStart=/usr/local/bin/cardkit agent run" in text
     assert "WantedBy=default.target" in text
+
+
+def test_pinpad_provider_delegates_questions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    provider = provider_from_spec("pinpad")
+    assert provider.uses_pinpad and provider.name == "pinpad"
+    assert isinstance(provider, PinpadPinProvider) and provider.ui.name == "console"

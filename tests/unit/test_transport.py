@@ -215,3 +215,29 @@ class TestSelectReader:
         with pytest.raises(NoCard):
             select_reader(backend, None)
         assert select_reader(backend, None, need_card=False) == "r"
+
+
+class TestFeatures:
+    def test_parse(self) -> None:
+        from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT, parse_features
+
+        # As a CCID PIN pad reader answers: VERIFY_PIN_DIRECT, MODIFY_PIN_DIRECT,
+        # IFD_PIN_PROPERTIES.
+        answer = bytes.fromhex("06 04 42 33 00 06 07 04 42 33 00 07 0A 04 42 33 00 0A")
+        assert parse_features(answer) == {
+            FEATURE_VERIFY_PIN_DIRECT: 0x42330006,
+            0x07: 0x42330007,
+            0x0A: 0x4233000A,
+        }
+
+    def test_malformed_answers(self) -> None:
+        from cardkit.transport.base import parse_features
+
+        assert parse_features(b"") == {}
+        assert parse_features(bytes.fromhex("06 02 42 33")) == {}
+        assert parse_features(bytes.fromhex("06 04 42 33 00 06 07 04 42")) == {6: 0x42330006}
+
+    def test_simulated_readers_have_no_pinpad(self) -> None:
+        backend = InProcessBackend()
+        backend.insert("r", build_card("cps-doctor"))
+        assert backend.connect("r").features() == {}
