@@ -367,7 +367,7 @@ def test_one_agent_per_user(card_process: StartCard, agent: Callable[..., Agent]
 
 @pytest.mark.tools
 def test_schemathesis_finds_no_server_error(
-    card_process: StartCard, agent: Callable[..., Agent]
+    card_process: StartCard, agent: Callable[..., Agent], tmp_path: Path
 ) -> None:
     """Generated requests from the OpenAPI document, with real cards behind: no 5xx."""
     tool = str(Path(sys.executable).parent / "schemathesis")
@@ -396,6 +396,7 @@ def test_schemathesis_finds_no_server_error(
         text=True,
         timeout=600,
         check=False,
+        cwd=tmp_path,  # its cache directory goes there, not into the work tree
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout
