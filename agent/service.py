@@ -32,6 +32,7 @@ from cardkit.vitale.source import PcscVitaleSource
 log = logging.getLogger("agent.service")
 
 MAX_SUBSCRIBERS = 32
+MONITOR_WAIT = 10.0
 QUEUE_SIZE = 64
 
 
@@ -52,7 +53,9 @@ class AgentService:
         self.consent = consent
         self.audit = audit
         self.allowed_origins = allowed_origins
-        self.monitor = ReaderMonitor(backend)
+        # Changes wake the monitor at once; its timeout only bounds how long a missed
+        # cancellation could delay shutdown, so it can be long: fewer idle wake-ups.
+        self.monitor = ReaderMonitor(backend, wait_timeout=MONITOR_WAIT)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._subscribers: list[

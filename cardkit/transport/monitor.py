@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from cardkit.transport.base import (
@@ -66,9 +67,16 @@ class ReaderMonitor:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._backend.cancel_wait()
         if self._thread is not None:
-            self._thread.join(timeout)
+            # A cancel only interrupts a wait already under way: repeat it until the thread,
+            # which may have been just about to wait, is gone.
+            deadline = time.monotonic() + timeout
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                self._backend.cancel_wait()
+                self._thread.join(0.1)
+            if self._thread.is_alive():
+                log.warning("reader monitor did not stop within %.1f s", timeout)
+                return  # left running (daemon thread): _thread stays set, as evidence
             self._thread = None
 
     def __enter__(self) -> ReaderMonitor:

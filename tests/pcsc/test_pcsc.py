@@ -223,3 +223,14 @@ def test_idle_monitor_does_not_spin(pcsc: Pcsc) -> None:
         time.sleep(1.5)
     backend.close()
     assert calls <= 6  # ~3 at one wake-up per 0.5 s; a busy loop would make thousands
+
+
+def test_monitor_stops_at_once_even_with_a_long_wait(pcsc: Pcsc) -> None:
+    """SCardCancel interrupts the blocking wait: stop() does not wait for the timeout."""
+    backend = PcscBackend()
+    monitor = ReaderMonitor(backend, wait_timeout=3600).start()
+    assert monitor.get(10) is not None  # running, and inside its wait soon after
+    time.sleep(0.2)
+    monitor.stop(timeout=10)
+    assert monitor._thread is None  # joined: the wait was cancelled, not timed out
+    backend.close()
