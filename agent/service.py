@@ -20,7 +20,7 @@ from agent.consent import ConsentStore
 from agent.pin import PinProvider, PinRequest
 from agent.signer import SignerProcess
 from cardkit import __version__
-from cardkit.atr import CardFamily, identify
+from cardkit.atr import CardFamily, identify, readers_holding
 from cardkit.auth.challenge import check_nonce
 from cardkit.cps import CpsCard
 from cardkit.errors import PinBlocked, WrongPin
@@ -149,11 +149,7 @@ class AgentService:
             raise BridgeError(403, "consent_denied", "the user did not allow this site")
 
     def _pick(self, origin: str, family: CardFamily, wanted: str | None) -> str:
-        candidates = [
-            name
-            for name, state in self.backend.states().items()
-            if state.atr and identify(state.atr, smartcard_list=False).family is family
-        ]
+        candidates = readers_holding(self.backend, family)
         if wanted is not None:
             if wanted not in candidates:
                 raise NoCard(f"no {family.value} card in {wanted!r}")

@@ -14,8 +14,12 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cardkit.errors import CardError
+
+if TYPE_CHECKING:
+    from cardkit.transport.base import ReaderBackend
 
 MAX_ATR_LENGTH = 33
 
@@ -281,3 +285,12 @@ def identify(atr: bytes, *, smartcard_list: Path | bool | None = True) -> CardId
                 name = descriptions[0] if descriptions else "card listed without a description"
                 return CardIdentity(CardFamily.OTHER, name, "smartcard_list", descriptions)
     return CardIdentity(CardFamily.UNKNOWN, f"unknown card (ATR {text})", None)
+
+
+def readers_holding(backend: ReaderBackend, family: CardFamily) -> list[str]:
+    """Readers holding a card of ``family``, by ATR (cardkit's own table only)."""
+    return [
+        name
+        for name, state in backend.states().items()
+        if state.atr and identify(state.atr, smartcard_list=False).family is family
+    ]

@@ -602,7 +602,7 @@ def token_verify(  # noqa: PLR0917
     if as_json:
         _emit_json({"valid": True, "professional": who.to_dict()})
         return
-    name = " ".join(x for x in (who.given_name, who.surname) if x) or who.structure or "-"
+    name = who.display_name
     click.echo(
         f"valid: {CardType(who.card_type).label} {who.identifier_type.value} {who.identifier}"
         f", {name}, {who.profession or '-'}"

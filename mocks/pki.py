@@ -234,13 +234,6 @@ TOKEN_TEST_HOLDERS = (
 )
 
 
-def holder(profile: str) -> Holder:
-    found = next((h for h in holders() if h.profile == profile), None)
-    if found is None:
-        raise KeyError(f"no TEST PKI holder for profile {profile!r}")
-    return found
-
-
 def _ca_name(cn: str) -> x509.Name:
     return x509.Name(
         [x509.NameAttribute(oid, value) for oid, value in CA_ATTRS]

@@ -27,7 +27,7 @@ from typing import Any
 
 import PyKCS11
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
@@ -503,10 +503,3 @@ def _fit_for_authentication(cert: x509.Certificate) -> bool:
         return ExtendedKeyUsageOID.CLIENT_AUTH in eku
     except x509.ExtensionNotFound:
         return True
-
-
-def public_key_of(pair: KeyPair) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
-    key = pair.certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise MechanismNotSupported("only RSA and EC keys are supported")
-    return key

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cardkit.atr import CardFamily, identify
+from cardkit.atr import CardFamily, readers_holding
 from cardkit.errors import CardkitError
 from cardkit.transport import NoCard, ReaderBackend, ReaderUnavailable
 from cardkit.vitale.card import VitaleCard, VitaleCardData
@@ -38,11 +38,7 @@ class VitaleSource(Protocol):
 
 def vitale_readers(backend: ReaderBackend) -> list[str]:
     """Readers holding a card whose ATR is a Vitale one."""
-    return [
-        name
-        for name, state in backend.states().items()
-        if state.atr and identify(state.atr, smartcard_list=False).family is CardFamily.VITALE
-    ]
+    return readers_holding(backend, CardFamily.VITALE)
 
 
 class PcscVitaleSource:
