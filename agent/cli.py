@@ -1,11 +1,12 @@
-"""The ``cardkit`` command with the agent's subcommands: ``agent run|status|origins|
-install-service`` and ``bridge call``. The library's commands come from cardkit.cli; the
-agent adds its own here, so that the library never imports the agent."""
+"""The agent's commands: ``agent run|status|origins|install-service`` and ``bridge call``.
+
+Registered in the ``cardkit`` command tree through the ``cardkit.commands`` entry points
+(see ``pyproject.toml`` and :mod:`cardkit.cli`): the library never imports the agent.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ import click
 
 from agent.config import AgentConfig, config_path
 from agent.consent import ConsentStore, open_consent_store
-from cardkit.cli import State, cli, json_option
+from cardkit.auth.origin import normalize_origin
+from cardkit.cli import State, emit_json, json_option
+from cardkit.errors import ExitCode
 from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
 
 
-@cli.group("agent")
+@click.group("agent")
 def agent_group() -> None:
     """The workstation agent and its localhost bridge."""
 
@@ -31,16 +34,20 @@ def agent_group() -> None:
     "--pin-provider", help="auto | dialog | console | pinpad | scripted:FILE (tests, demos)"
 )
 @click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.pass_obj
 def agent_run(  # noqa: PLR0917 - click passes options positionally
+    state: State,
     config_file: Path | None,
     port: int | None,
     origins: tuple[str, ...],
     pin_provider: str | None,
     module_path: str | None,
-    log_level: str | None,
 ) -> None:
-    """Run the agent in the foreground (Ctrl-C or SIGTERM stops it)."""
+    """Run the agent in the foreground (Ctrl-C or SIGTERM stops it).
+
+    Logs go to standard error at the root ``--log-level``, else at the config file's."""
+    import logging
+
     from agent.daemon import run
 
     config = AgentConfig.load(config_file).with_overrides(
@@ -48,30 +55,47 @@ def agent_run(  # noqa: PLR0917 - click passes options positionally
         allowed_origins=list(origins) or None,
         pin_provider=pin_provider,
         pkcs11_module=module_path,
-        log_level=log_level,
+        log_level=state.log_level.upper() if state.log_level else None,
     )
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if state.log_level is None:
+        logging.basicConfig(
+            level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     run(config)
 
 
 @agent_group.command("status")
 @json_option
 def agent_status(as_json: bool) -> None:
-    """Is the agent answering? (asks as the first allowed origin)"""
-    config = AgentConfig.load()
-    if not config.allowed_origins:
-        raise click.UsageError(f"no allowed origin in {config_path()}: cannot ask the bridge")
+    """Is the agent answering? Asks the running agent through its local control channel
+    (no portal origin needed). Exit 0 running, 1 not."""
+    from agent.daemon import RuntimeInfo
+
+    runtime = RuntimeInfo.read()
+    if runtime is None:
+        _not_running(as_json, "no running agent for this user", "agent_not_running")
+    assert runtime is not None
+    client = BridgeClient(None, port=runtime.port, timeout=5, control_token=runtime.control_token)
     try:
-        status = BridgeClient(config.allowed_origins[0], port=config.port, timeout=5).status()
+        status = client.status()
     except BridgeCallError as exc:
-        if as_json:
-            click.echo(json.dumps({"running": False, "error": exc.code}))
-        else:
-            click.echo(f"agent not answering on port {config.port}: {exc}")
-        sys.exit(1)
-    click.echo(json.dumps(status, indent=2) if as_json else f"agent {status['version']} running")
+        _not_running(as_json, f"agent not answering on port {runtime.port}: {exc}", exc.code)
+    if as_json:
+        emit_json({"running": True, "pid": runtime.pid, "port": runtime.port, **status})
+        return
+    readers = status.get("readers", [])
+    click.echo(
+        f"agent {status['version']} running (pid {runtime.pid}, port {runtime.port}, "
+        f"{len(readers)} reader(s))"
+    )
+
+
+def _not_running(as_json: bool, message: str, code: str) -> None:
+    if as_json:
+        emit_json({"running": False, "error": code, "message": message})
+    else:
+        click.echo(message)
+    sys.exit(ExitCode.FAILURE)
 
 
 @agent_group.group("origins")
@@ -103,8 +127,6 @@ def origins_list(as_json: bool) -> None:
 @origins_group.command("allow")
 @click.argument("origin")
 def origins_allow(origin: str) -> None:
-    from cardkit.auth.origin import normalize_origin
-
     _consent().record(normalize_origin(origin), True)
     click.echo(f"{origin}: allowed (it must also be in allowed_origins of {config_path()})")
 
@@ -112,23 +134,29 @@ def origins_allow(origin: str) -> None:
 @origins_group.command("revoke")
 @click.argument("origin")
 def origins_revoke(origin: str) -> None:
-    from cardkit.auth.origin import normalize_origin
-
     found = _consent().revoke(normalize_origin(origin))
     click.echo(f"{origin}: {'revoked' if found else 'no decision recorded'}")
 
 
 @agent_group.command("install-service")
-def agent_install_service() -> None:
-    """Install a systemd --user unit that starts the agent with the session (Linux)."""
-    from agent.service_unit import UNIT_NAME, install
+@click.option("--dry-run", is_flag=True, help="print what would be written, change nothing")
+def agent_install_service(dry_run: bool) -> None:
+    """Start the agent with the user's session: a systemd user unit (Linux), a LaunchAgent
+    (macOS) or a scheduled task at log-on (Windows)."""
+    from agent.autostart import plan_for_this_system
 
-    path = install()
-    click.echo(f"wrote {path}")
-    click.echo(f"then: systemctl --user daemon-reload && systemctl --user enable --now {UNIT_NAME}")
+    plan = plan_for_this_system()
+    if dry_run:
+        click.echo(f"# {plan.path}\n{plan.text}")
+        click.echo(f"# then: {' '.join(plan.activate)}" if plan.activate else "")
+        return
+    plan.install()
+    click.echo(f"wrote {plan.path}")
+    if plan.activate:
+        click.echo(f"then: {' '.join(plan.activate)}")
 
 
-@cli.group("bridge")
+@click.group("bridge")
 def bridge_group() -> None:
     """Talk to a running agent's bridge, as a portal page would."""
 
@@ -146,8 +174,4 @@ def bridge_call(method: str, path: str, origin: str, data: str | None, port: int
         click.echo(json.dumps(client.request(method, path, body), indent=2, ensure_ascii=False))
     except BridgeCallError as exc:
         click.echo(json.dumps(exc.problem, indent=2, ensure_ascii=False))
-        sys.exit(1)
-
-
-def main(argv: list[str] | None = None) -> None:
-    cli.main(args=sys.argv[1:] if argv is None else argv, prog_name="cardkit", obj=State())
+        sys.exit(ExitCode.FAILURE)

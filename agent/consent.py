@@ -19,7 +19,7 @@ import os
 import threading
 from pathlib import Path
 
-log = logging.getLogger("agent.consent")
+log = logging.getLogger(__name__)
 
 
 class ConsentStore:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
-import fcntl
+import json
 import logging
 import os
+import secrets
 import socket
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import uvicorn
+from filelock import FileLock, Timeout
 
 from agent.audit import AuditLog
 from agent.config import AgentConfig, runtime_dir
 from agent.consent import open_consent_store
-from agent.pin import provider_from_spec
+from agent.prompt import prompt_from_spec
 from agent.service import AgentService
 from agent.signer import SignerProcess
 from cardkit import __version__
@@ -26,7 +30,9 @@ from cardkit.pcsc_bridge import create_app
 from cardkit.pkcs11 import find_module
 from cardkit.transport import pcsc_backend
 
-log = logging.getLogger("agent")
+log = logging.getLogger(__name__)
+
+RUNTIME_FILE = "agent.json"
 
 
 class AgentError(CardkitError):
@@ -36,33 +42,77 @@ class AgentError(CardkitError):
 
 
 class InstanceLock:
-    """An exclusive lock file: a second agent of the same user fails to take it."""
+    """An exclusive lock file: a second agent of the same user fails to take it.
+
+    ``filelock`` uses ``fcntl.flock`` on POSIX and ``msvcrt.locking`` on Windows; the OS
+    releases it when the process dies, so a crashed agent never blocks the next one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = None
+        self._lock = FileLock(str(path), timeout=0)
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
+            self._lock.acquire()
+        except Timeout:
             raise AgentError(
                 f"another cardkit agent is running for this user ({self.path})"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._file = handle
 
     def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        self._lock.release()
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What a running agent tells local tools of the same user (``cardkit agent status``,
+    ``cardkit doctor``): where it listens, and the secret that opens its control channel.
+
+    The file is private to the user (0600 in a 0700 directory on POSIX; the per-user
+    runtime directory on Windows); holding the secret proves being that user, which an
+    ``Origin`` header never does.
+    """
+
+    pid: int
+    port: int
+    version: str
+    control_token: str
+
+    @staticmethod
+    def path(directory: Path | None = None) -> Path:
+        return (directory or runtime_dir()) / RUNTIME_FILE
+
+    def write(self, directory: Path | None = None) -> Path:
+        target = self.path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if sys.platform != "win32":
+            os.chmod(target.parent, 0o700)
+        tmp = target.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.__dict__, f)
+        tmp.replace(target)
+        return target
+
+    @classmethod
+    def read(cls, directory: Path | None = None) -> RuntimeInfo | None:
+        try:
+            data = json.loads(cls.path(directory).read_text(encoding="utf-8"))
+            return cls(
+                int(data["pid"]),
+                int(data["port"]),
+                str(data["version"]),
+                str(data["control_token"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @classmethod
+    def new(cls, port: int) -> RuntimeInfo:
+        token = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        return cls(os.getpid(), port, __version__, token)
 
 
 def loopback_sockets(port: int) -> list[socket.socket]:
@@ -124,27 +174,32 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
         for sock in sockets:
             stack.callback(sock.close)
         module = find_module(config.pkcs11_module)
-        provider = provider_from_spec(config.pin_provider)
+        prompt = prompt_from_spec(config.pin_provider)
         audit = AuditLog(config.audit_log)
         service = AgentService(
             backend=pcsc_backend(),
             signer=SignerProcess(Path(module.path)),
-            provider=provider,
+            prompt=prompt,
             consent=open_consent_store(config.state_dir),
             audit=audit,
-            allowed_origins=lambda: frozenset(config.allowed_origins),
         )
         service.start()
         stack.callback(service.stop)
+        runtime = RuntimeInfo.new(config.port)
+        runtime_file = runtime.write()
+        stack.callback(runtime_file.unlink, missing_ok=True)
         app = create_app(
-            service, port=config.port, allowed_origins=lambda: frozenset(config.allowed_origins)
+            service,
+            port=config.port,
+            allowed_origins=lambda: frozenset(config.allowed_origins),
+            control_token=runtime.control_token,
         )
         audit.record(
             "start",
             version=__version__,
             port=config.port,
             origins=list(config.allowed_origins),
-            pin_provider=provider.name,
+            pin_provider=prompt.name,
             pkcs11_module=str(module.path),
         )
         stack.callback(audit.record, "stop")
@@ -153,7 +208,7 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
             __version__,
             config.port,
             ", ".join(config.allowed_origins) or "none",
-            provider.name,
+            prompt.name,
         )
         server = _Server(
             uvicorn.Config(

@@ -17,7 +17,7 @@ from pathlib import Path
 import keyring
 from keyring.errors import KeyringError
 
-log = logging.getLogger("agent.secrets")
+log = logging.getLogger(__name__)
 
 SERVICE = "cardkit-agent"
 

@@ -3,6 +3,10 @@
 Card access is serialised per reader: a request finding its reader busy is answered ``busy``
 at once (no queue that grows while a person types a PIN). Card operations run in the
 bridge's worker threads; PKCS#11 runs in the signer's child process (see agent.signer).
+
+The agent speaks in domain errors (consent refused, PIN cancelled, reader busy...); what
+they become in HTTP is the bridge's business. Which origins may call at all is the bridge's
+front door too: the agent only sees origins that passed it.
 """
 
 from __future__ import annotations
@@ -11,25 +15,40 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from agent.audit import AuditLog
 from agent.consent import ConsentStore
-from agent.pin import PinProvider, PinRequest
+from agent.prompt import PinRequest, UserPrompt
 from agent.signer import SignerProcess
 from cardkit import __version__
-from cardkit.atr import CardFamily, identify, readers_holding
+from cardkit.access import explain_failure, open_card, resolve_reader, with_tries_left
+from cardkit.atr import CardFamily, identify
 from cardkit.auth.challenge import check_nonce
 from cardkit.cps import CpsCard
-from cardkit.errors import PinBlocked, WrongPin
-from cardkit.pcsc_bridge.problems import BridgeError
-from cardkit.transport import CardEvent, NoCard, ReaderBackend, ReaderBusy, ReaderMonitor
+from cardkit.errors import (
+    AgentBusy,
+    CardkitError,
+    ConsentDenied,
+    PinBlocked,
+    PinCancelled,
+    PinpadUnavailable,
+    WrongPin,
+)
+from cardkit.pcsc_bridge.contract import (
+    EventPayload,
+    ReaderPayload,
+    StatusPayload,
+    TokenPayload,
+    VitalePayload,
+)
+from cardkit.transport import CardEvent, ReaderBackend, ReaderBusy, ReaderMonitor, ReaderState
 from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT
 from cardkit.vitale.source import PcscVitaleSource
 
-log = logging.getLogger("agent.service")
+log = logging.getLogger(__name__)
 
 MAX_SUBSCRIBERS = 32
 MONITOR_WAIT = 10.0
@@ -42,25 +61,21 @@ class AgentService:
         *,
         backend: ReaderBackend,
         signer: SignerProcess,
-        provider: PinProvider,
+        prompt: UserPrompt,
         consent: ConsentStore,
         audit: AuditLog,
-        allowed_origins: Callable[[], frozenset[str]],
     ) -> None:
         self.backend = backend
         self.signer = signer
-        self.provider = provider
+        self.prompt = prompt
         self.consent = consent
         self.audit = audit
-        self.allowed_origins = allowed_origins
         # Changes wake the monitor at once; its timeout only bounds how long a missed
         # cancellation could delay shutdown, so it can be long: fewer idle wake-ups.
-        self.monitor = ReaderMonitor(backend, wait_timeout=MONITOR_WAIT)
+        self.monitor = ReaderMonitor(backend, wait_timeout=MONITOR_WAIT, queue_events=False)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._subscribers: list[
-            tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]
-        ] = []
+        self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[EventPayload]]] = []
         self._sub_lock = threading.Lock()
         self.monitor.subscribe(self._on_event)
 
@@ -74,7 +89,7 @@ class AgentService:
     # --- events ---
 
     def _on_event(self, event: CardEvent) -> None:
-        payload = {
+        payload: EventPayload = {
             "kind": event.kind.value,
             "reader": event.reader,
             "atr": event.atr.hex().upper() if event.atr else None,
@@ -84,33 +99,38 @@ class AgentService:
         for loop, queue in subscribers:
             loop.call_soon_threadsafe(_offer, queue, payload)
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+    def subscribe(self) -> asyncio.Queue[EventPayload]:
+        queue: asyncio.Queue[EventPayload] = asyncio.Queue(QUEUE_SIZE)
         with self._sub_lock:
             if len(self._subscribers) >= MAX_SUBSCRIBERS:
-                raise BridgeError(503, "busy", "too many event listeners")
+                raise AgentBusy("too many event listeners")
             self._subscribers.append((asyncio.get_running_loop(), queue))
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[EventPayload]) -> None:
         with self._sub_lock:
             self._subscribers = [(lp, q) for lp, q in self._subscribers if q is not queue]
 
     # --- status ---
 
-    def status(self) -> dict[str, Any]:
-        readers = []
-        for name, state in self.backend.states().items():
-            card = None
-            if state.atr:
-                identity = identify(state.atr, smartcard_list=False)
-                card = {"family": identity.family.value, "name": identity.name}
+    def _states(self) -> dict[str, ReaderState]:
+        """The monitor's snapshot once it has one (no PC/SC round trip per request: the
+        monitor wakes on every change), the backend's own answer before that."""
+        return self.monitor.states if self.monitor.running else self.backend.states()
+
+    def status(self) -> StatusPayload:
+        """Non-blocking once the monitor runs: answered from its snapshot."""
+        readers: list[ReaderPayload] = []
+        for name, state in self._states().items():
+            identity = identify(state.atr, smartcard_list=False) if state.atr else None
             readers.append(
                 {
                     "name": name,
                     "card_present": state.card_present,
                     "atr": state.atr.hex().upper() if state.atr else None,
-                    "card": card,
+                    "card": {"family": identity.family.value, "name": identity.name}
+                    if identity
+                    else None,
                     "busy": self._lock_for(name).locked(),
                 }
             )
@@ -118,7 +138,7 @@ class AgentService:
             "name": "cardkit-agent",
             "version": __version__,
             "state": "running",
-            "pin_provider": self.provider.name,
+            "pin_provider": self.prompt.name,
             "readers": readers,
         }
 
@@ -139,29 +159,20 @@ class AgentService:
             lock.release()
 
     def _check_consent(self, origin: str, action: str) -> None:
-        if origin not in self.allowed_origins():
-            raise BridgeError(403, "origin_not_allowed", "this origin may not use the bridge")
         decision = self.consent.decision(origin)
         if decision is None:
-            decision = self.provider.ask_consent(origin, action)
+            decision = self.prompt.ask_consent(origin, action)
             self.consent.record(origin, decision)
         if not decision:
-            raise BridgeError(403, "consent_denied", "the user did not allow this site")
+            raise ConsentDenied("the user did not allow this site")
 
     def _pick(self, origin: str, family: CardFamily, wanted: str | None) -> str:
-        candidates = readers_holding(self.backend, family)
-        if wanted is not None:
-            if wanted not in candidates:
-                raise NoCard(f"no {family.value} card in {wanted!r}")
-            return wanted
-        if not candidates:
-            raise NoCard(f"no {family.value} card in any reader")
-        if len(candidates) == 1:
-            return candidates[0]
-        chosen = self.provider.choose_card(origin, candidates)
-        if chosen not in candidates:
-            raise BridgeError(409, "card_unknown", "no card was chosen")
-        return chosen
+        return resolve_reader(
+            self.backend,
+            wanted,
+            family=family,
+            chooser=lambda candidates: self.prompt.choose_card(origin, candidates),
+        )
 
     # --- endpoints ---
 
@@ -185,37 +196,37 @@ class AgentService:
                 **fields,
             )
 
-    def authenticate(self, origin: str, nonce: str, card: str | None) -> dict[str, Any]:
+    def authenticate(self, origin: str, nonce: str, card: str | None) -> TokenPayload:
         with self._audited("auth", origin, "/v1/auth") as audit:
             check_nonce(nonce)
             self._check_consent(origin, "vous identifier avec votre carte CPS")
             reader = self._pick(origin, CardFamily.CPS, card)
             with self._reader(reader):
-                connection = self.backend.connect(reader)
-                try:
+                with open_card(self.backend, reader) as connection:
                     cps = CpsCard(connection)
                     status = cps.pin_status()
                     audit["card_type"] = cps.identity().card_type.value
+                    certificate = cps.certificates().authentication
                     pinpad = FEATURE_VERIFY_PIN_DIRECT in connection.features()
-                finally:
-                    connection.disconnect()
                 if status.blocked:
                     raise PinBlocked("the PIN is blocked")
                 pin: str | None = None
-                if self.provider.uses_pinpad:
+                if self.prompt.uses_pinpad:
                     if not pinpad:
-                        raise BridgeError(409, "pinpad_unavailable", f"{reader} has no PIN pad")
+                        raise PinpadUnavailable(f"{reader} has no PIN pad")
                     log.info("PIN to be typed on the reader's PIN pad (%s)", reader)
                 else:
-                    pin = self.provider.ask_pin(
+                    pin = self.prompt.ask_pin(
                         PinRequest(origin, "votre identification", reader, status.tries_left)
                     )
                     if pin is None:
-                        raise BridgeError(403, "pin_cancelled", "the user cancelled")
+                        raise PinCancelled("the user cancelled")
                 try:
-                    return self.signer.create_token(reader, pin, origin, nonce)
+                    return self.signer.create_token(reader, pin, origin, nonce, certificate)
                 except WrongPin as exc:
-                    raise WrongPin(str(exc), self._tries_left(reader, exc.tries_left)) from None
+                    raise with_tries_left(exc, self.backend, reader) from None
+                except CardkitError as exc:
+                    raise explain_failure(exc, self.backend, reader) from exc
                 finally:
                     pin = None
                     self._forget_pin(reader)
@@ -224,28 +235,12 @@ class AgentService:
         """Reset the card after a login: a PIN left verified would let any local program
         sign without it until the card is pulled."""
         try:
-            connection = self.backend.connect(reader)
-            try:
+            with open_card(self.backend, reader) as connection:
                 connection.reconnect(reset=True)
-            finally:
-                connection.disconnect()
         except Exception as exc:  # gone already is as good as reset
             log.debug("reset after login on %s: %s", reader, exc)
 
-    def _tries_left(self, reader: str, known: int | None) -> int | None:
-        """PKCS#11 rarely says how many tries are left; the card does, at no cost."""
-        if known is not None:
-            return known
-        try:
-            connection = self.backend.connect(reader)
-            try:
-                return CpsCard(connection).pin_status().tries_left
-            finally:
-                connection.disconnect()
-        except Exception:
-            return None
-
-    def read_vitale(self, origin: str, card: str | None) -> dict[str, Any]:
+    def read_vitale(self, origin: str, card: str | None) -> VitalePayload:
         with self._audited("vitale_read", origin, "/v1/vitale/read") as audit:
             audit["card_type"] = "Vitale"
             self._check_consent(origin, "lire la carte Vitale du patient")
@@ -256,6 +251,6 @@ class AgentService:
             return data.to_dict(show_nir=True)
 
 
-def _offer(queue: asyncio.Queue[dict[str, Any]], payload: dict[str, Any]) -> None:
+def _offer(queue: asyncio.Queue[EventPayload], payload: EventPayload) -> None:
     if not queue.full():  # a slow listener loses events rather than the agent memory
         queue.put_nowait(payload)

@@ -7,7 +7,8 @@ waits in a thread. A crash of the vendor module takes down the child, not the ag
 request starts a new one.
 
 The PIN crosses the pipe (to our own child, on this machine) and nothing else: it is never
-logged, and the child forgets it when the request ends.
+logged, and the child forgets it when the request ends. Errors cross back as their stable
+code (:func:`cardkit.errors.to_wire`) and are rebuilt on this side.
 """
 
 from __future__ import annotations
@@ -18,26 +19,30 @@ import os
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from cardkit.errors import CardkitError, InvalidPinFormat, PinBlocked, WrongPin
-from cardkit.transport.base import CardRemoved
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-log = logging.getLogger("agent.signer")
+from cardkit.errors import CardkitError, rebuild, to_wire
+from cardkit.pcsc_bridge.contract import TokenPayload
 
-_ERRORS: dict[str, type[CardkitError]] = {
-    "pin_wrong": WrongPin,
-    "pin_blocked": PinBlocked,
-    "pin_format": InvalidPinFormat,
-    "card_absent": CardRemoved,
-}
+log = logging.getLogger(__name__)
+
+
+class WorkerDied(CardkitError):
+    """The PKCS#11 worker process ended in the middle of a request (the module crashed)."""
+
+    code = "pkcs11_error"
+    http_status = 502
 
 
 def _serve(conn: Connection, module_path: str, environ: dict[str, str]) -> None:
     """The child: load the module once, answer requests until the pipe closes."""
     os.environ.update(environ)
-    from cardkit.auth import create_token  # imported here: the child owns PyKCS11
-    from cardkit.pkcs11 import Algorithm, Module
+    from cardkit.access import create_login_token  # imported here: the child owns PyKCS11
+    from cardkit.algorithms import Algorithm
+    from cardkit.pkcs11 import Module
 
     module = Module.load(Path(module_path))
     while True:
@@ -46,29 +51,23 @@ def _serve(conn: Connection, module_path: str, environ: dict[str, str]) -> None:
         except EOFError:
             return
         try:
-            slot = module.slot_for_reader(request["reader"]).slot
-            with module.open(slot) as token:
-                token.login(request["pin"])
-                pair = token.find_authentication_key()
-                algorithm = Algorithm(request["algorithm"])
-                created = create_token(
-                    lambda data: token.sign(pair, data, algorithm),  # noqa: B023
-                    pair.certificate,
-                    request["origin"],
-                    request["nonce"],
-                    algorithm.value,
-                )
+            expected = request["certificate"]
+            created = create_login_token(
+                module,
+                request["reader"],
+                request["pin"],
+                request["origin"],
+                request["nonce"],
+                Algorithm(request["algorithm"]),
+                x509.load_der_x509_certificate(expected) if expected else None,
+            )
             conn.send({"ok": created.to_dict()})
         except CardkitError as exc:
-            conn.send(
-                {
-                    "error": exc.code,
-                    "message": str(exc),
-                    "tries_left": getattr(exc, "tries_left", None),
-                }
-            )
+            conn.send(to_wire(exc))
         except Exception as exc:  # the vendor module misbehaved: report, keep serving
-            conn.send({"error": "pkcs11_error", "message": f"{type(exc).__name__}: {exc}"})
+            conn.send(
+                {"error": "pkcs11_error", "message": f"{type(exc).__name__}", "http_status": 502}
+            )
         finally:
             request = None  # drop the PIN
 
@@ -99,10 +98,18 @@ class SignerProcess:
         assert self._conn is not None
         return self._conn
 
-    def create_token(
-        self, reader: str, pin: str | None, origin: str, nonce: str, algorithm: str = "RS256"
-    ) -> dict[str, Any]:
-        """``pin=None``: the PIN is typed on the reader's PIN pad."""
+    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge receives them
+        self,
+        reader: str,
+        pin: str | None,
+        origin: str,
+        nonce: str,
+        certificate: x509.Certificate | None = None,
+        algorithm: str = "RS256",
+    ) -> TokenPayload:
+        """``pin=None``: the PIN is typed on the reader's PIN pad. ``certificate``: the one
+        the card's own face carries, which picks the key on the token."""
+        der = certificate.public_bytes(serialization.Encoding.DER) if certificate else None
         with self._lock:
             conn = self._ensure()
             try:
@@ -113,23 +120,17 @@ class SignerProcess:
                         "origin": origin,
                         "nonce": nonce,
                         "algorithm": algorithm,
+                        "certificate": der,
                     }
                 )
                 answer: dict[str, Any] = conn.recv()
             except (EOFError, OSError) as exc:
                 self.stop()
-                raise CardkitError(f"the PKCS#11 worker died: {exc}") from None
+                raise WorkerDied(f"the PKCS#11 worker died: {exc}") from None
         if "ok" in answer:
-            return dict(answer["ok"])
-        code = answer.get("error", "pkcs11_error")
-        if code == "pin_wrong":
-            raise WrongPin(answer.get("message", "wrong PIN"), answer.get("tries_left"))
-        cls = _ERRORS.get(code)
-        if cls is not None:
-            raise cls(answer.get("message", code))
-        error = CardkitError(answer.get("message", code))
-        error.code = code
-        raise error
+            return cast(TokenPayload, answer["ok"])
+        fields = {k: v for k, v in answer.items() if k not in ("error", "message")}
+        raise rebuild(answer.get("error", "pkcs11_error"), answer.get("message", ""), **fields)
 
     def stop(self) -> None:
         if self._conn is not None:

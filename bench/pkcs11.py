@@ -21,6 +21,7 @@ from pathlib import Path
 import PyKCS11
 
 from bench.stats import emit, summary
+from cardkit.access import pkcs11_slot
 from cardkit.pkcs11 import Algorithm, Module, search_list
 from cardkit.transport.pcsc import PcscBackend
 
@@ -74,7 +75,7 @@ def run(n: int, tool_runs: int, softhsm: bool) -> dict[str, object]:
             reader = _mock_card(stack)
             module_path = Path(next(c.path for c in search_list() if c.kind == "opensc"))
             module = Module.load(module_path)
-            slot = module.slot_for_reader(reader).slot
+            slot = pkcs11_slot(module, reader).slot
             tool_slot = ["--slot-description", reader]
             key_id = "01"
             env = {**os.environ}

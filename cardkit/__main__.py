@@ -1,8 +1,5 @@
-"""``python -m cardkit``: the same as the ``cardkit`` command (library and agent commands).
+"""``python -m cardkit``: the same as the ``cardkit`` command."""
 
-This is the application's entry point, not a library module: it may start the agent's CLI.
-"""
-
-from agent.cli import main
+from cardkit.cli import main
 
 main()

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from enum import IntEnum, unique
 from typing import TYPE_CHECKING, ClassVar
 
-from cardkit import errors
-from cardkit.errors import CardError
+from cardkit.errors import CardError, PinBlocked, WrongPin
 
 if TYPE_CHECKING:
     from cardkit.transport.base import CardConnection
 
-log = logging.getLogger("cardkit.apdu")
+log = logging.getLogger(__name__)
 
 SHORT_MAX_LC = 255
 SHORT_MAX_LE = 256
@@ -113,32 +112,20 @@ class ApduError(CardError):
             ApduError._by_sw[sw] = cls
 
     @staticmethod
-    def for_status(sw: int, data: bytes = b"") -> ApduError:
-        """Build the most specific error for ``sw``."""
+    def for_status(sw: int, data: bytes = b"") -> CardError:
+        """Build the most specific error for ``sw``.
+
+        PIN outcomes are the domain's own :class:`WrongPin` and :class:`PinBlocked` (with the
+        status word kept), whatever layer reported them: one class each, not one per layer.
+        """
         if sw & 0xFFF0 == 0x63C0:
-            return WrongPin(sw, sw & 0x0F, data)
+            return WrongPin(f"wrong PIN, {sw & 0x0F} tries left", sw & 0x0F, sw=sw)
+        if sw == SW.AUTHENTICATION_METHOD_BLOCKED:
+            return PinBlocked("the PIN is blocked (6983)", sw=sw)
         cls = ApduError._by_sw.get(sw)
         if cls is None and sw >> 8 in (0x6C, 0x61):
             cls = WrongLength
         return (cls or ApduError)(sw, data)
-
-
-class WrongPin(ApduError, errors.WrongPin):
-    """Verification failed (63Cx): the reference data (PIN or PUK) did not match."""
-
-    code = "pin_wrong"
-    tries_left: int | None
-
-    def __init__(self, sw: int, tries_left: int, data: bytes = b"") -> None:
-        super().__init__(sw, data, f"wrong PIN, {tries_left} tries left")
-        self.tries_left = tries_left
-
-
-class PinBlocked(ApduError, errors.PinBlocked):
-    """The authentication method is blocked (6983): no tries left."""
-
-    code = "pin_blocked"
-    sws = (SW.AUTHENTICATION_METHOD_BLOCKED,)
 
 
 class SecurityStatusNotSatisfied(ApduError):
@@ -424,12 +411,23 @@ class ApduChannel:
 
     - data longer than 255 bytes: extended length when ``extended`` is true, else command
       chaining (CLA bit 0x10);
-    - ``61xx``: GET RESPONSE until the card has nothing more, bounded by ``max_response``;
-    - ``6Cxx``: the command is sent once more with the Le the card asked for.
+    - ``61xx``: GET RESPONSE until the card has nothing more, bounded by ``max_response``
+      bytes and by rounds that bring no data (a card answering ``61FF`` to every GET
+      RESPONSE would otherwise be followed forever);
+    - ``6Cxx``: the command is sent once more with the Le the card asked for, never twice.
+
+    Every loop here follows the card's lead, and the card is untrusted input: each one ends
+    with :class:`MalformedResponse` after a bounded number of exchanges.
     """
 
+    #: GET RESPONSE rounds in a row that may bring no byte before the card is called broken.
+    MAX_EMPTY_ROUNDS = 2
+    #: GET RESPONSE rounds for one command: 64 KiB in full 256-byte answers, with room to
+    #: spare; a card trickling a byte at a time is cut off here rather than at 64 Ki rounds.
+    MAX_ROUNDS = 512
+
     def __init__(
-        self, connection: CardConnection, *, extended: bool = False, max_response: int = 1 << 20
+        self, connection: CardConnection, *, extended: bool = False, max_response: int = 1 << 16
     ) -> None:
         self.connection = connection
         self.extended = extended
@@ -518,10 +516,17 @@ class ApduChannel:
             return response
         buffer = bytearray(response.data)
         gr_cla = _get_response_cla(cla)
+        empty = rounds = 0
         while response.sw1 == 0x61:
-            if len(buffer) > self.max_response:
+            rounds += 1
+            if len(buffer) > self.max_response or rounds > self.MAX_ROUNDS:
                 raise MalformedResponse(
                     f"response chaining went past {self.max_response} bytes; giving up"
+                )
+            empty = 0 if response.data else empty + 1
+            if empty > self.MAX_EMPTY_ROUNDS:
+                raise MalformedResponse(
+                    f"the card keeps announcing more data ({response.sw:04X}) and sends none"
                 )
             get = CommandAPDU(gr_cla, Ins.GET_RESPONSE, 0, 0, le=response.sw2 or SHORT_MAX_LE)
             response = self._exchange(get.to_bytes(False))

@@ -14,12 +14,9 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from cardkit.errors import CardError
-
-if TYPE_CHECKING:
-    from cardkit.transport.base import ReaderBackend
 
 MAX_ATR_LENGTH = 33
 
@@ -118,6 +115,29 @@ class Atr:
     def hex(self) -> str:
         return self.raw.hex(" ").upper()
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hex": self.raw.hex().upper(),
+            "valid": True,
+            "error": None,
+            "convention": self.convention,
+            "protocols": [f"T={p}" for p in self.protocols],
+            "fi": self.fi,
+            "di": self.di,
+            "max_clock_mhz": self.max_clock_mhz,
+            "extra_guard_time": self.extra_guard_time,
+            "historical": self.historical.hex().upper(),
+            "tck": None if self.tck is None else f"{self.tck:02X}",
+        }
+
+    @staticmethod
+    def describe(raw: bytes) -> dict[str, Any]:
+        """The JSON form of any ATR a reader reports, valid or not (an invalid one says why)."""
+        try:
+            return Atr.parse(raw).to_dict()
+        except AtrError as exc:
+            return {"hex": raw.hex().upper(), "valid": False, "error": str(exc)}
+
     @classmethod
     def parse(cls, raw: bytes) -> Atr:
         """Parse ``raw``; raises :class:`AtrError` on truncation, trailing bytes or bad TCK."""
@@ -198,6 +218,15 @@ class CardIdentity:
     def known(self) -> bool:
         return self.family is not CardFamily.UNKNOWN
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family.value,
+            "name": self.name,
+            "source": self.source,
+            "known": self.known,
+            "descriptions": list(self.descriptions),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
@@ -223,7 +252,8 @@ _CARDKIT_TABLE = (
     ),
     # ANS Cryptolib mask FF 00 00 00 00 FF FF FF FF FF FF 00 00 00 FF FF FF
     _Entry("3B .. .. .. .. 00 12 25 00 64 80 .. .. .. 00 90 00", CardFamily.CPS, "CPS family card"),
-    _Entry("3B 75 13 00 00 4[3-9A-C] 09 EA 90 00", CardFamily.VITALE, "Vitale 2"),
+    # Vitale 2: the mask generations differ in the 6th byte (43..4C) and the 8th (EA, FA).
+    _Entry("3B 75 13 00 00 4[3-9A-C] 09 [EF]A 90 00", CardFamily.VITALE, "Vitale 2"),
     _Entry("3F 65 25 00 .. 09 .. 90 00", CardFamily.VITALE, "Vitale 1"),
 )
 
@@ -285,12 +315,3 @@ def identify(atr: bytes, *, smartcard_list: Path | bool | None = True) -> CardId
                 name = descriptions[0] if descriptions else "card listed without a description"
                 return CardIdentity(CardFamily.OTHER, name, "smartcard_list", descriptions)
     return CardIdentity(CardFamily.UNKNOWN, f"unknown card (ATR {text})", None)
-
-
-def readers_holding(backend: ReaderBackend, family: CardFamily) -> list[str]:
-    """Readers holding a card of ``family``, by ATR (cardkit's own table only)."""
-    return [
-        name
-        for name, state in backend.states().items()
-        if state.atr and identify(state.atr, smartcard_list=False).family is family
-    ]

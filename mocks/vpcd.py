@@ -36,7 +36,7 @@ from types import FrameType
 from cardkit.transport.inprocess import SimulatedCard
 from mocks.netns import NetnsError, default_netns, enter_netns
 
-log = logging.getLogger("mocks.vpcd")
+log = logging.getLogger(__name__)
 
 VPCD_BASE_PORT = 0x8C7B  # 35963, vpcd's first slot
 POWER_OFF, POWER_ON, RESET, GET_ATR = 0, 1, 2, 4
@@ -334,11 +334,11 @@ def control(slot: int, command: str) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mocks.cards import build_card
+    from mocks.cards import build_any_card
     from mocks.profiles import ProfileError
 
     try:
-        card = build_card(args.profile)
+        card = build_any_card(args.profile)
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing cardkit and its test tools into $venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -e ".[test,dev]"
+  "$venv/bin/python" -m pip install -q -e ".[all,test,dev]"
   echo "$want" > "$stamp"
 fi
 

@@ -28,6 +28,7 @@ class NonceError(CardkitError, ValueError):
     """A nonce that is malformed or too short to be unguessable."""
 
     code = "nonce_invalid"
+    http_status = 400
 
 
 def _now() -> dt.datetime:

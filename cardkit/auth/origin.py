@@ -20,6 +20,7 @@ class OriginError(CardkitError, ValueError):
     """Not an origin cardkit binds tokens to."""
 
     code = "origin_invalid"
+    http_status = 403
 
 
 def is_loopback(host: str) -> bool:

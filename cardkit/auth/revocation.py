@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
-log = logging.getLogger("cardkit.auth.revocation")
+log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 5.0
 MAX_ANSWER = 1 << 20

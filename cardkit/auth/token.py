@@ -22,11 +22,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cardkit import __version__
+from cardkit.algorithms import Algorithm
 from cardkit.auth.challenge import check_nonce
 from cardkit.auth.origin import normalize_origin
 
 FORMAT = "cardkit:1"
-ALGORITHMS = ("RS256", "PS256", "ES256")
 
 
 def signed_data(origin: str, nonce: str) -> bytes:
@@ -66,8 +66,8 @@ def create_token(
     """Build a token; ``sign(data) -> signature`` is the card's authentication key (through
     PKCS#11 in the agent). Refuses short nonces and non-https origins before signing."""
     check_nonce(nonce)
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {ALGORITHMS}")
+    if algorithm not in Algorithm._value2member_map_:
+        raise ValueError(f"algorithm must be one of {[a.value for a in Algorithm]}")
     signature = sign(signed_data(origin, nonce))
     return AuthToken(
         certificate=certificate.public_bytes(serialization.Encoding.DER),

@@ -40,17 +40,18 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as pkix
 
+from cardkit.algorithms import Algorithm
 from cardkit.auth.challenge import ConsumeResult, NonceStore
 from cardkit.auth.origin import OriginError
 from cardkit.auth.revocation import RevocationPolicy, RevocationSource
-from cardkit.auth.token import ALGORITHMS, FORMAT, signed_data
-from cardkit.cps.identity import (
+from cardkit.auth.token import FORMAT, signed_data
+from cardkit.errors import CardkitError
+from cardkit.identity import (
     DEFAULT_TRANSPORT_POLICIES,
     Identity,
     fingerprint,
     identity_from_certificate,
 )
-from cardkit.errors import CardkitError
 
 T = TypeVar("T")
 MIN_TOKEN, MAX_TOKEN = 100, 10_000
@@ -64,6 +65,7 @@ class TokenRejected(CardkitError):
     """The token does not prove what it claims; ``reason`` says which check failed."""
 
     code = "token_rejected"
+    http_status = 401
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -316,7 +318,7 @@ class Validator:
         cert: x509.Certificate, fields: dict[str, Any], origin: str, nonce: str
     ) -> None:
         algorithm = fields["algorithm"]
-        if algorithm not in ALGORITHMS:
+        if algorithm not in Algorithm._value2member_map_:
             raise TokenRejected("algorithm_mismatch", f"unknown algorithm {algorithm!r}")
         key = cert.public_key()
         is_ec = isinstance(key, ec.EllipticCurvePublicKey)

@@ -1,7 +1,7 @@
 """CPS / CPE / CPA cards: the health professional's (or staff member's) credential."""
 
 from cardkit.cps.card import CardCertificates, CpsCard, KeyUsage, NotACpsCard, PinStatus
-from cardkit.cps.identity import CardType, IdentifierType, Identity, identity_from_certificate
+from cardkit.identity import CardType, IdentifierType, Identity, identity_from_certificate
 
 __all__ = [
     "CardCertificates",

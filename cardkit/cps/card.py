@@ -15,18 +15,17 @@ from enum import Enum
 from cryptography import x509
 
 from cardkit import errors, tlv
+from cardkit.algorithms import SHA256_DIGESTINFO_PREFIX
 from cardkit.apdu import (
     SW,
     ApduChannel,
     CommandAPDU,
     FileNotFound,
     Ins,
-    PinBlocked,
-    WrongPin,
 )
 from cardkit.atr import CardFamily, identify
-from cardkit.cps.identity import CardType, Identity, identity_from_certificate
-from cardkit.errors import CardError, InvalidPinFormat
+from cardkit.errors import CardError, InvalidPinFormat, PinBlocked, UnknownCard, WrongPin
+from cardkit.identity import CardType, Identity, identity_from_certificate
 from cardkit.transport.base import CardConnection
 
 IAS_AID = bytes.fromhex("E828BD080F8025000001FF0010")
@@ -38,7 +37,6 @@ KEY_REF = {"auth": 0x02, "sign": 0x01}
 PIN_REF = 0x01
 PIN_LENGTH = 4
 PUK_LENGTH = 8
-SHA256_DIGESTINFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
 
 _CPS_DATA_FIELDS = {
     0x80: "card_type",
@@ -53,10 +51,8 @@ _CPS_DATA_FIELDS = {
 }
 
 
-class NotACpsCard(CardError):
+class NotACpsCard(UnknownCard):
     """The card is not a CPS/CPE (by its ATR or its applications)."""
-
-    code = "card_unknown"
 
 
 class CpsDataError(CardError):
@@ -101,7 +97,6 @@ class CpsCard:
             raise NotACpsCard(f"not a CPS/CPE: {identity.name}")
         self.connection = connection
         self.generation = identity.name
-        self.signing_capable = identity.signing
         self.channel = ApduChannel(connection)
 
     # --- reading ---

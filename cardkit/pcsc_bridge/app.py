@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from cardkit import __version__
 from cardkit.errors import CardkitError
+from cardkit.pcsc_bridge.contract import BridgeService
 from cardkit.pcsc_bridge.openapi import openapi_document
 from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, BridgeError, problem_for
 from cardkit.pcsc_bridge.security import BodyTooLarge, BridgeSecurity
@@ -28,20 +29,6 @@ from cardkit.pcsc_bridge.security import BodyTooLarge, BridgeSecurity
 DEFAULT_PORT = 38470
 REQUEST_TIMEOUT = 120.0  # a PIN prompt waits for a person
 KEEPALIVE = 15.0
-
-
-class BridgeService(Protocol):
-    """What the agent provides to the bridge. Methods other than ``subscribe`` block."""
-
-    def status(self) -> dict[str, Any]: ...
-
-    def authenticate(self, origin: str, nonce: str, card: str | None) -> dict[str, Any]: ...
-
-    def read_vitale(self, origin: str, card: str | None) -> dict[str, Any]: ...
-
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]: ...
-
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None: ...
 
 
 def _problem_response(exc: BaseException) -> JSONResponse:
@@ -73,12 +60,18 @@ def _card_field(data: dict[str, Any]) -> str | None:
 
 
 def create_app(
-    service: BridgeService, *, port: int, allowed_origins: Any, timeout: float = REQUEST_TIMEOUT
+    service: BridgeService,
+    *,
+    port: int,
+    allowed_origins: Callable[[], frozenset[str]],
+    timeout: float = REQUEST_TIMEOUT,
+    control_token: str | None = None,
 ) -> BridgeSecurity:
     """The ASGI application, security middleware outermost.
 
     ``allowed_origins`` is a callable returning the current allowlist (the agent may change
-    it at run time).
+    it at run time); ``control_token`` opens the read-only control channel to local tools
+    of the agent's user (see :mod:`cardkit.pcsc_bridge.security`).
     """
 
     async def call(function: Any, *args: Any) -> Any:
@@ -93,7 +86,8 @@ def create_app(
             ) from None
 
     async def status(request: Request) -> Response:
-        return JSONResponse(await call(service.status))
+        # Answered from the reader monitor's snapshot: no thread hop, no PC/SC round trip.
+        return JSONResponse(service.status())
 
     async def auth(request: Request) -> Response:
         data = await _json_body(request)
@@ -166,4 +160,6 @@ def create_app(
             405: not_allowed,
         },
     )
-    return BridgeSecurity(app, port=port, allowed_origins=allowed_origins)
+    return BridgeSecurity(
+        app, port=port, allowed_origins=allowed_origins, control_token=control_token
+    )

@@ -1,6 +1,7 @@
 """A small Python client of the bridge, for tests and scripts (stdlib only).
 
-It sends an ``Origin`` header like a browser does; the agent must allow that origin.
+It sends an ``Origin`` header like a browser does (the agent must allow that origin), or,
+for local tools of the agent's own user, no origin and the agent's control token.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, cast
 
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.app import DEFAULT_PORT
+from cardkit.pcsc_bridge.contract import StatusPayload, TokenPayload, VitalePayload
 
 
 class BridgeCallError(CardkitError):
@@ -27,19 +29,25 @@ class BridgeCallError(CardkitError):
 class BridgeClient:
     def __init__(
         self,
-        origin: str,
+        origin: str | None,
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         timeout: float = 130,
+        control_token: str | None = None,
     ) -> None:
         self.origin = origin
+        self.control_token = control_token
         self.base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         self.timeout = timeout
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Origin": self.origin}
+        headers: dict[str, str] = {}
+        if self.origin is not None:
+            headers["Origin"] = self.origin
+        if self.control_token is not None:
+            headers["Authorization"] = f"Bearer {self.control_token}"
         if data is not None:
             headers["Content-Type"] = "application/json"
         url = self.base + path  # always http://<loopback>:<port>/...
@@ -56,14 +64,14 @@ class BridgeClient:
         except OSError as exc:
             raise BridgeCallError(0, {"code": "agent_not_running", "detail": str(exc)}) from None
 
-    def status(self) -> dict[str, Any]:
-        return dict(self.request("GET", "/v1/status"))
+    def status(self) -> StatusPayload:
+        return cast(StatusPayload, self.request("GET", "/v1/status"))
 
-    def authenticate(self, nonce: str, card: str | None = None) -> dict[str, Any]:
+    def authenticate(self, nonce: str, card: str | None = None) -> TokenPayload:
         body: dict[str, Any] = {"nonce": nonce}
         if card:
             body["card"] = card
-        return dict(self.request("POST", "/v1/auth", body))
+        return cast(TokenPayload, self.request("POST", "/v1/auth", body))
 
-    def read_vitale(self, card: str | None = None) -> dict[str, Any]:
+    def read_vitale(self, card: str | None = None) -> VitalePayload:
         return dict(self.request("POST", "/v1/vitale/read", {"card": card} if card else {}))

@@ -8,36 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from cardkit.auth.challenge import NonceError
-from cardkit.auth.origin import OriginError
-from cardkit.errors import CardkitError, InvalidPinFormat, PinBlocked, WrongPin
-from cardkit.transport.base import CardRemoved, NoCard, ReaderBusy, ReaderUnavailable
+from cardkit.errors import CardkitError
 
 PROBLEM_TYPE = "application/problem+json"
 
-#: (exception class, HTTP status, code), most specific first.
-_MAP: list[tuple[type[BaseException], int, str]] = [
-    (PinBlocked, 423, "pin_blocked"),
-    (WrongPin, 401, "pin_wrong"),
-    (InvalidPinFormat, 400, "pin_format"),
-    (NoCard, 409, "card_absent"),
-    (CardRemoved, 409, "card_absent"),
-    (ReaderBusy, 409, "busy"),
-    (ReaderUnavailable, 503, "reader_unavailable"),
-    (NonceError, 400, "nonce_invalid"),
-    (OriginError, 403, "origin_not_allowed"),
-]
-
 
 class BridgeError(CardkitError):
-    """A refusal with its HTTP status and code."""
+    """A refusal of the bridge's own (HTTP-level: bad request, not found, timeout).
+
+    Card, PIN and user-decision errors are never wrapped in this: they carry their own
+    status and code (see :mod:`cardkit.errors`).
+    """
 
     def __init__(self, status: int, code: str, detail: str = "", **extra: Any) -> None:
         super().__init__(detail or code)
-        self.status = status
+        self.http_status = status
         self.code = code
         self.detail = detail
         self.extra = extra
+
+    def details(self) -> dict[str, Any]:
+        return dict(self.extra)
 
 
 def problem_body(status: int, code: str, detail: str = "", **extra: Any) -> dict[str, Any]:
@@ -52,15 +43,10 @@ def problem_body(status: int, code: str, detail: str = "", **extra: Any) -> dict
 
 
 def problem_for(exc: BaseException) -> dict[str, Any]:
-    """The problem document for an exception raised while serving a request."""
-    if isinstance(exc, BridgeError):
-        return problem_body(exc.status, exc.code, exc.detail, **exc.extra)
-    for cls, status, code in _MAP:
-        if isinstance(exc, cls):
-            extra: dict[str, Any] = {}
-            if isinstance(exc, WrongPin):
-                extra["tries_left"] = exc.tries_left
-            return problem_body(status, code, str(exc), **extra)
+    """The problem document for an exception raised while serving a request: the error's
+    own status and code; anything that is not a cardkit error is a bug, answered without
+    internals."""
     if isinstance(exc, CardkitError):
-        return problem_body(502, exc.code, str(exc))
+        detail = exc.detail if isinstance(exc, BridgeError) else str(exc)
+        return problem_body(exc.http_status, exc.code, detail, **exc.details())
     return problem_body(500, "internal_error", "the agent failed; see its log")

@@ -8,6 +8,9 @@
 - CORS answers echo the allowed origin (never ``*``) with ``Vary: Origin``; preflights
   answer ``Access-Control-Allow-Private-Network: true`` (Chrome's Private/Local Network
   Access) for allowed origins only;
+- local tools of the agent's own user (``cardkit agent status``, ``cardkit doctor``) send no
+  ``Origin`` but ``Authorization: Bearer <control token>``, the secret the agent keeps in a
+  file only that user can read; they reach the read-only endpoints in :data:`CONTROL_PATHS`;
 - bodies are JSON and small: a wrong ``Content-Type`` is refused, a body larger than
   ``max_body`` is refused before it is read in full.
 
@@ -16,6 +19,7 @@ Refused requests never reach an endpoint, hence never a card.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -33,6 +37,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 MAX_BODY = 16 * 1024
+#: What the control channel (no Origin, the agent's secret instead) may read.
+CONTROL_PATHS = frozenset({"/v1/status", "/v1/version"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -54,8 +60,10 @@ class BridgeSecurity:
         port: int,
         allowed_origins: Callable[[], frozenset[str]],
         max_body: int = MAX_BODY,
+        control_token: str | None = None,
     ) -> None:
         self.app = app
+        self._control = f"Bearer {control_token}".encode() if control_token else None
         self.port = port
         self.allowed_origins = allowed_origins
         self.max_body = max_body
@@ -70,6 +78,9 @@ class BridgeSecurity:
             await _problem(
                 send, 403, "host_not_allowed", "Host must be the bridge's loopback address"
             )
+            return
+        if "origin" not in headers and self._is_control(scope, headers):
+            await self.app(scope, receive, send)
             return
         origin = self._allowed(headers.get("origin"))
         if origin is None:
@@ -93,6 +104,16 @@ class BridgeSecurity:
                 return
         scope.setdefault("state", {})["origin"] = origin
         await self.app(scope, self._limited(receive, send, cors), self._with_cors(send, cors))
+
+    def _is_control(self, scope: Scope, headers: dict[str, str]) -> bool:
+        given = headers.get("authorization")
+        return (
+            self._control is not None
+            and given is not None
+            and scope["method"] == "GET"
+            and scope["path"] in CONTROL_PATHS
+            and hmac.compare_digest(given.encode("latin-1"), self._control)
+        )
 
     def _allowed(self, origin: str | None) -> str | None:
         if not origin or origin == "null" or origin.startswith("\x00"):

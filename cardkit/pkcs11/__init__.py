@@ -1,8 +1,8 @@
 """PKCS#11: module discovery, tokens, login, key lookup and signing."""
 
+from cardkit.algorithms import Algorithm
 from cardkit.pkcs11.discovery import Candidate, ModuleNotFound, find_module, search_list
 from cardkit.pkcs11.token import (
-    Algorithm,
     KeyNotFound,
     KeyPair,
     MechanismNotSupported,

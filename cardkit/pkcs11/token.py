@@ -21,7 +21,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
+from cardkit.algorithms import Algorithm, sha256_digest_info
 from cardkit.errors import (
     CardkitError,
     InvalidPinFormat,
     PinBlocked,
     WrongPin,
 )
-from cardkit.transport.base import CardRemoved
+from cardkit.transport.base import CardRemoved, NoCard
 
-log = logging.getLogger("cardkit.pkcs11")
+log = logging.getLogger(__name__)
 
 CPS_AUTH_CERT_LABEL = "Certificat d'Authentification CPS"
 CPS_SIGN_CERT_LABEL = "Certificat de Signature CPS"
@@ -47,23 +47,25 @@ CPS_AUTH_KEY_LABEL = "CPS_PRIV_AUT"
 CPS_SIGN_KEY_LABEL = "CPS_PRIV_SIG"
 #: CKA_ID suffixes of the authentication key: CPS3 (AID + 02) and CPS4 (+ 20).
 CPS_AUTH_ID_SUFFIXES = (b"\x02", b"\x20")
-SHA256_DIGESTINFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
 class Pkcs11Error(CardkitError):
     """The PKCS#11 module failed; ``rv`` is the CKR_ code."""
 
     code = "pkcs11_error"
+    http_status = 502
 
     def __init__(self, message: str, rv: int | None = None) -> None:
         super().__init__(message)
         self.rv = rv
 
 
-class TokenNotFound(Pkcs11Error):
+class TokenNotFound(Pkcs11Error, NoCard):
     """No token (card) in the slot or reader asked for."""
 
     code = "card_absent"
+    exit_code = NoCard.exit_code
+    http_status = NoCard.http_status
 
 
 class KeyNotFound(Pkcs11Error):
@@ -82,14 +84,6 @@ class NotLoggedIn(Pkcs11Error):
     """The operation needs a login first."""
 
     code = "pin_required"
-
-
-class Algorithm(Enum):
-    """Signature algorithms, named as in JOSE (and in cardkit's token format)."""
-
-    RS256 = "RS256"  # RSA PKCS#1 v1.5, SHA-256
-    PS256 = "PS256"  # RSA-PSS, SHA-256, MGF1-SHA-256, salt 32
-    ES256 = "ES256"  # ECDSA P-256, SHA-256, DER-encoded signature
 
 
 _REMOVED = {
@@ -184,18 +178,6 @@ class Module:
                 )
             )
         return out
-
-    def slot_for_reader(self, reader: str) -> SlotInfo:
-        """The slot whose description is the PC/SC reader name (OpenSC, Cryptolib)."""
-        slots = self.slots()
-        match = [s for s in slots if s.description == reader] or [
-            s for s in slots if reader in s.description
-        ]
-        if not match:
-            raise TokenNotFound(f"no PKCS#11 slot for reader {reader!r}")
-        if not match[0].token_present:
-            raise TokenNotFound(f"no token in {reader!r}")
-        return match[0]
 
     def open(self, slot: int) -> Token:
         token = Token(self, slot)
@@ -417,7 +399,7 @@ class Token:
                 if PyKCS11.CKM_SHA256_RSA_PKCS in self.mechanisms:
                     mech = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS)
                     return bytes(self.session.sign(pair.private_key, data, mech))
-                digest_info = SHA256_DIGESTINFO_PREFIX + hashlib.sha256(data).digest()
+                digest_info = sha256_digest_info(data)
                 mech = PyKCS11.Mechanism(PyKCS11.CKM_RSA_PKCS)
                 return bytes(self.session.sign(pair.private_key, digest_info, mech))
             if algorithm is Algorithm.PS256:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
-from cardkit.errors import CardError
+from cardkit.errors import CardError, ExitCode
 
 
 class TransportError(CardError):
@@ -26,18 +26,34 @@ class ReaderUnavailable(TransportError):
     """The reader is unknown, was unplugged, or the PC/SC service is not running."""
 
     code = "reader_unavailable"
+    exit_code = ExitCode.NO_READER
+    http_status = 503
+
+
+class NoSuchReader(ReaderUnavailable):
+    """No reader matches the name or index asked for."""
+
+    code = "reader_not_found"
+    http_status = 404
+
+
+class ReaderAmbiguous(ReaderUnavailable):
+    """Several readers match, or several hold a fitting card, and nothing says which."""
+
+    code = "reader_ambiguous"
+    http_status = 409
 
 
 class NoCard(TransportError):
     """There is no card in the reader."""
 
     code = "card_absent"
+    exit_code = ExitCode.NO_CARD
+    http_status = 409
 
 
-class CardRemoved(TransportError):
+class CardRemoved(NoCard):
     """The card was removed (or the reader went away) while it was in use."""
-
-    code = "card_absent"
 
 
 class CardReset(TransportError):
@@ -50,12 +66,14 @@ class ReaderBusy(TransportError):
     """Another application holds the card exclusively."""
 
     code = "busy"
+    http_status = 409
 
 
 class TransportTimeout(TransportError):
     """A PC/SC wait ran out of time."""
 
     code = "timeout"
+    http_status = 504
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ from cardkit.transport.base import (
     diff_states,
 )
 
-log = logging.getLogger("cardkit.transport.monitor")
+log = logging.getLogger(__name__)
 
 Listener = Callable[[CardEvent], None]
 
@@ -38,9 +38,18 @@ class ReaderMonitor:
     """
 
     def __init__(
-        self, backend: ReaderBackend, *, wait_timeout: float = 1.0, retry_delay: float = 1.0
+        self,
+        backend: ReaderBackend,
+        *,
+        wait_timeout: float = 1.0,
+        retry_delay: float = 1.0,
+        queue_events: bool = True,
     ) -> None:
+        """``queue_events=False`` for callers that only :meth:`subscribe`: nobody would
+        drain the queue, and a daemon must not keep every event it ever saw."""
         self._backend = backend
+        self._queue_events = queue_events
+        self._published = threading.Event()
         self._wait_timeout = wait_timeout
         self._retry_delay = retry_delay
         self._listeners: list[Listener] = []
@@ -58,6 +67,12 @@ class ReaderMonitor:
         """The last snapshot the monitor saw."""
         with self._states_lock:
             return dict(self._states)
+
+    @property
+    def running(self) -> bool:
+        """Whether the monitor thread runs and its snapshot is current (taken, and PC/SC
+        has not failed since)."""
+        return self._thread is not None and self._published.is_set() and not self._stop.is_set()
 
     def start(self) -> ReaderMonitor:
         if self._thread is None:
@@ -95,9 +110,11 @@ class ReaderMonitor:
     def _publish(self, new: dict[str, ReaderState]) -> None:
         with self._states_lock:
             old, self._states = self._states, new
+        self._published.set()
         for event in diff_states(old, new):
             log.debug("%s %s", event.kind.value, event.reader)
-            self._queue.put(event)
+            if self._queue_events:
+                self._queue.put(event)
             for listener in self._listeners:
                 try:
                     listener(event)
@@ -115,6 +132,7 @@ class ReaderMonitor:
             except TransportError as exc:
                 log.warning("reader monitor: %s; retrying", exc)
                 self._publish({})
+                self._published.clear()  # the snapshot is no answer while PC/SC fails
                 current = None
                 self._stop.wait(self._retry_delay)
                 continue

@@ -28,7 +28,7 @@ from cardkit.transport.base import (
     parse_features,
 )
 
-log = logging.getLogger("cardkit.transport.pcsc")
+log = logging.getLogger(__name__)
 
 PNP_READER = "\\\\?PnP?\\Notification"
 

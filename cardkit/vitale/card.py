@@ -26,7 +26,7 @@ from typing import Any
 from cardkit import tlv
 from cardkit.apdu import ApduChannel, CommandAPDU, Ins, MalformedResponse
 from cardkit.atr import CardFamily, identify
-from cardkit.errors import CardError
+from cardkit.errors import CardError, UnknownCard
 from cardkit.transport.base import CardConnection
 from cardkit.vitale.nir import Nir, NirError
 
@@ -48,7 +48,7 @@ class VitaleError(CardError):
     code = "vitale_error"
 
 
-class NotAVitaleCard(VitaleError):
+class NotAVitaleCard(UnknownCard, VitaleError):
     """The card in the reader is not a Vitale card."""
 
     code = "card_unknown"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from cardkit.errors import CardkitError
 
@@ -30,6 +31,7 @@ class NirError(CardkitError, ValueError):
     """Not a valid NIR; the subclass and message say what is wrong."""
 
     code = "nir_invalid"
+    http_status = 400
 
 
 class NirLengthError(NirError):
@@ -71,6 +73,9 @@ class NirKeyMismatch(NirError):
         self.given = given
         self.expected = expected
         super().__init__(f"key {given} does not match the number (expected key {expected})")
+
+    def details(self) -> dict[str, Any]:
+        return {"expected_key": self.expected}
 
 
 def compute_key(body: str) -> str:
@@ -200,6 +205,22 @@ class Nir:
         """For logs and audit: place of birth and order number hidden."""
         b = self.body
         return f"{b[0]} {b[1:3]} {b[3:5]} {b[5:7]} *** *** {self.key}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full number and its fields: for the person who typed or holds it, never logs."""
+        return {
+            "nir": self.number,
+            "formatted": self.formatted(),
+            "sex": self.sex,
+            "birth_year": self.birth_year,
+            "birth_month": self.birth_month,
+            "department": self.department,
+            "commune": self.commune,
+            "order": self.order,
+            "key": self.key,
+            "provisional": self.provisional,
+            "caisse": self.caisse,
+        }
 
     def __repr__(self) -> str:  # never the full number, even in a traceback
         return f"Nir({self.masked()!r})"

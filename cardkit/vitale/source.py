@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cardkit.atr import CardFamily, readers_holding
+from cardkit.access import open_vitale, resolve_reader
+from cardkit.atr import CardFamily
 from cardkit.errors import CardkitError
-from cardkit.transport import NoCard, ReaderBackend, ReaderUnavailable
-from cardkit.vitale.card import VitaleCard, VitaleCardData
+from cardkit.transport import ReaderBackend
+from cardkit.vitale.card import VitaleCardData
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,6 @@ class VitaleSource(Protocol):
         ...
 
 
-def vitale_readers(backend: ReaderBackend) -> list[str]:
-    """Readers holding a card whose ATR is a Vitale one."""
-    return readers_holding(backend, CardFamily.VITALE)
-
-
 class PcscVitaleSource:
     """Vitale cards read by cardkit itself, through PC/SC."""
 
@@ -57,17 +53,6 @@ class PcscVitaleSource:
         return SourceStatus(bool(readers), f"{len(readers)} reader(s)")
 
     def read(self, reader: str | None = None) -> VitaleCardData:
-        if reader is None:
-            found = vitale_readers(self.backend)
-            if not found:
-                raise NoCard("no Vitale card in any reader")
-            if len(found) > 1:
-                raise ReaderUnavailable(
-                    f"several Vitale cards present, choose a reader: {', '.join(found)}"
-                )
-            reader = found[0]
-        connection = self.backend.connect(reader)
-        try:
-            return VitaleCard(connection).read()
-        finally:
-            connection.disconnect()
+        name = resolve_reader(self.backend, reader, family=CardFamily.VITALE)
+        with open_vitale(self.backend, name) as card:
+            return card.read()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from mocks.cards.hostile import HostileCard
 from mocks.cards.iso7816 import DF, EF, Access, Iso7816Card, PinReference, Secret, SwError
 from mocks.profiles import Profile, ProfileError, load_profile, value
 
@@ -15,7 +16,9 @@ __all__ = [
     "PinReference",
     "Secret",
     "SwError",
+    "build_any_card",
     "build_card",
+    "build_hostile_card",
     "build_iso_card",
 ]
 
@@ -60,11 +63,31 @@ def build_card(profile: Profile | str) -> Iso7816Card:
     """A fresh card (new counters, new files) from a profile or a profile name."""
     if isinstance(profile, str):
         profile = load_profile(profile)
+    if profile.get("family") == "hostile":
+        raise ProfileError(f"{profile.get('name')!r} is a hostile card: use build_hostile_card")
     if profile.get("family") == "cps":
         from mocks.cards.cps import build_cps_card
 
         return build_cps_card(profile)
     return build_iso_card(profile, Iso7816Card)
+
+
+def build_hostile_card(profile: Profile | str, atr: bytes | None = None) -> HostileCard:
+    """A card that answers badly on purpose (see :mod:`mocks.cards.hostile`); ``atr``
+    overrides the profile's, to meet the Vitale path with the same behaviour."""
+    if isinstance(profile, str):
+        profile = load_profile(profile)
+    return HostileCard(
+        str(profile["name"]), atr or bytes.fromhex(profile["atr"]), str(profile["behaviour"])
+    )
+
+
+def build_any_card(name: str) -> Iso7816Card | HostileCard:
+    """Any shipped profile, well-behaved or hostile (what ``python -m mocks.vpcd`` serves)."""
+    profile = load_profile(name)
+    if profile.get("family") == "hostile":
+        return build_hostile_card(profile)
+    return build_card(profile)
 
 
 CardT = TypeVar("CardT", bound=Iso7816Card)

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cardkit import tlv
+from cardkit.algorithms import SHA256_DIGESTINFO_PREFIX
 from cardkit.apdu import SW, CommandAPDU, Ins
 from mocks.cards import DF, EF, Access, Iso7816Card, SwError, build_iso_card
 from mocks.pki import card_credentials
@@ -48,7 +49,6 @@ AUTH_KEY_REF, SIGN_KEY_REF = 0x02, 0x01
 PIN_REF, PIV_PIN_REF = 0x01, 0x80
 PIV_AUTH_KEY = 0x9A
 PIV_RSA_2048 = 0x07
-SHA256_DIGESTINFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
 
 CPS_DATA_TAGS = {
     "card_type": 0x80,

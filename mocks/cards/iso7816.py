@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from cardkit import tlv
 from cardkit.apdu import SW, CommandAPDU, Ins, MalformedApdu
 
-log = logging.getLogger("mocks.card")
+log = logging.getLogger(__name__)
 
 MAX_CHAINED_DATA = 1 << 16
 

@@ -168,9 +168,9 @@ def test_endpoints(card_process: StartCard, agent: Callable[..., Agent]) -> None
     running = agent()
     client = running.client()
     status = client.status()
-    readers = {r["name"]: r for r in status["readers"]}
-    assert readers[cps.reader]["card"]["family"] == "cps"
-    assert readers[vitale.reader]["card"]["family"] == "vitale"
+    families = {r["name"]: r["card"]["family"] if r["card"] else None for r in status["readers"]}
+    assert families[cps.reader] == "cps"
+    assert families[vitale.reader] == "vitale"
     assert "TEST ONLY" in status["pin_provider"]  # the scripted provider says so
 
     challenge = Challenge.new()
@@ -439,3 +439,40 @@ def test_pinpad_provider_on_a_reader_without_pinpad(
         running.client().authenticate(Challenge.new().nonce)
     assert info.value.code == "pinpad_unavailable"
     assert tries_left(cps.reader) == 3
+
+
+def test_agent_status_needs_no_origin(agent: Callable[..., Agent], tmp_path: Path) -> None:
+    """``cardkit agent status`` asks the running agent through its control channel: it works
+    with no origin configured at all, and the channel opens for nothing but the agent's
+    own secret."""
+    running = agent()
+    env = {**running.env, "XDG_CONFIG_HOME": str(tmp_path / "no-config")}  # no origins
+    done = subprocess.run(
+        [sys.executable, "-m", "cardkit", "agent", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = json.loads(done.stdout)
+    assert status["running"] is True and status["port"] == running.port
+    assert status["pid"] == running.process.pid and "readers" in status
+    # Without the secret, a request with no Origin is refused as before.
+    code, _, body = running.raw(
+        "GET", "/v1/status", {"Host": f"127.0.0.1:{running.port}", "Authorization": "Bearer x"}
+    )
+    assert code == 403 and json.loads(body)["code"] == "origin_not_allowed"
+    # After the agent stops, status says so (exit 1) instead of failing.
+    running.process.terminate()
+    running.process.wait(30)
+    done = subprocess.run(
+        [sys.executable, "-m", "cardkit", "agent", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and "no running agent" in done.stdout

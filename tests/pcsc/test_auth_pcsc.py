@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cardkit.access import pkcs11_slot
 from cardkit.auth import (
     Challenge,
     RevocationPolicy,
@@ -48,7 +49,7 @@ def test_login_through_pkcs11(
     store = SqliteNonceStore(tmp_path / "nonces.db")
     challenge = Challenge.new()
     store.issue(challenge)
-    with opensc.open(opensc.slot_for_reader(reader).slot) as token:
+    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
         token.login(load_profile(profile)["pins"][0]["value"]["ascii"])
         pair = token.find_authentication_key()
         created = create_token(

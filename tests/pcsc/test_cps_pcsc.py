@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from cardkit.access import pkcs11_slot
 from cardkit.apdu import CommandAPDU, SecurityStatusNotSatisfied
 from cardkit.cps import CardType, CpsCard, KeyUsage
 from cardkit.errors import PinBlocked, WrongPin
@@ -133,7 +134,7 @@ def test_pkcs11_signs_through_opensc(
     reader = card_process(profile).reader
     _, auth_cert = card_credentials(profile, "auth")
     pin = load_profile(profile)["pins"][0]["value"]["ascii"]
-    with opensc.open(opensc.slot_for_reader(reader).slot) as token:
+    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
         token.login(pin)
         pair = token.find_authentication_key(expected=auth_cert)
         assert pair.certificate == auth_cert
@@ -146,7 +147,7 @@ def test_wrong_pin_through_pkcs11_costs_one_try(
 ) -> None:
     reader = card_process("cps-doctor").reader
     assert status(reader) == (3, False)
-    with opensc.open(opensc.slot_for_reader(reader).slot) as token, pytest.raises(WrongPin):
+    with opensc.open(pkcs11_slot(opensc, reader).slot) as token, pytest.raises(WrongPin):
         token.login("0000")
     assert status(reader) == (2, False)  # exactly one, as the card counts it
     shown = subprocess.run(
@@ -168,7 +169,7 @@ def test_blocked_is_blocked_on_both_faces(
         for _ in range(2):
             with pytest.raises(WrongPin):
                 card.verify_pin("0000")
-    with opensc.open(opensc.slot_for_reader(reader).slot) as token:
+    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
         with pytest.raises((PinBlocked, WrongPin)):
             token.login("0000")  # the last try, spent through PKCS#11
         with pytest.raises(PinBlocked):
@@ -176,7 +177,7 @@ def test_blocked_is_blocked_on_both_faces(
     assert status(reader) == (0, True)
     with PcscConnection(reader) as conn:
         CpsCard(conn).unblock_pin("12345678", "1234")
-    with opensc.open(opensc.slot_for_reader(reader).slot) as token:
+    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
         token.login("1234")
 
 

@@ -10,9 +10,16 @@ from collections.abc import Mapping
 
 import pytest
 
-from cardkit.apdu import ApduChannel, CommandAPDU, WrongPin
+from cardkit.apdu import ApduChannel, CommandAPDU
 from cardkit.atr import CardFamily, identify
-from cardkit.transport import CardRemoved, EventKind, NoCard, ReaderMonitor, ReaderState
+from cardkit.errors import WrongPin
+from cardkit.transport import (
+    CardRemoved,
+    EventKind,
+    NoCard,
+    ReaderMonitor,
+    ReaderState,
+)
 from cardkit.transport.pcsc import PcscBackend, PcscConnection
 from mocks.cards import Access, build_card
 from mocks.vpcd import SlotBusy, VpcdCard

@@ -12,18 +12,18 @@ import pytest
 from keyring.backends.fail import Keyring as FailKeyring
 
 from agent.audit import AuditLog
+from agent.autostart import systemd_unit
 from agent.config import AgentConfig
 from agent.consent import ConsentStore
 from agent.daemon import AgentError, InstanceLock, loopback_sockets
-from agent.pin import (
-    ConsolePinProvider,
-    PinpadPinProvider,
+from agent.prompt import (
+    ConsolePrompt,
+    PinpadPrompt,
     PinRequest,
-    ScriptedPinProvider,
-    provider_from_spec,
+    ScriptedPrompt,
+    prompt_from_spec,
 )
 from agent.secrets import agent_secret
-from agent.service_unit import unit_text
 from cardkit.auth.origin import OriginError
 
 
@@ -127,8 +127,8 @@ def test_audit_log_refuses_secrets(tmp_path: Path) -> None:
 def test_scripted_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     pin = tmp_path / "pin"
     pin.write_text("1234\n")
-    provider = provider_from_spec(f"scripted:{pin}")
-    assert isinstance(provider, ScriptedPinProvider) and "TEST ONLY" in provider.name
+    provider = prompt_from_spec(f"scripted:{pin}")
+    assert isinstance(provider, ScriptedPrompt) and "TEST ONLY" in provider.name
     assert "SCRIPTED" in caplog.text  # announced loudly
     request = PinRequest("https://a.example", "login", "r", 3)
     assert provider.ask_pin(request) == "1234"
@@ -139,9 +139,9 @@ def test_scripted_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_provider_specs() -> None:
-    assert isinstance(provider_from_spec("console"), ConsolePinProvider)
+    assert isinstance(prompt_from_spec("console"), ConsolePrompt)
     with pytest.raises(ValueError):
-        provider_from_spec("nonsense")
+        prompt_from_spec("nonsense")
 
 
 def _free_port() -> int:
@@ -178,7 +178,7 @@ def test_single_instance(tmp_path: Path) -> None:
 
 
 def test_systemd_unit() -> None:
-    text = unit_text("/usr/local/bin/cardkit")
+    text = systemd_unit(["/usr/local/bin/cardkit", "agent", "run"])
     assert "ExecStart=/usr/local/bin/cardkit agent run" in text
     assert "WantedBy=default.target" in text
 
@@ -186,6 +186,6 @@ def test_systemd_unit() -> None:
 def test_pinpad_provider_delegates_questions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    provider = provider_from_spec("pinpad")
+    provider = prompt_from_spec("pinpad")
     assert provider.uses_pinpad and provider.name == "pinpad"
-    assert isinstance(provider, PinpadPinProvider) and provider.ui.name == "console"
+    assert isinstance(provider, PinpadPrompt) and provider.ui.name == "console"

@@ -14,14 +14,13 @@ from cardkit.apdu import (
     MalformedApdu,
     MalformedResponse,
     NotSupported,
-    PinBlocked,
     ResponseAPDU,
     SecurityStatusNotSatisfied,
     WrongLength,
-    WrongPin,
     describe_sw,
     redact_command,
 )
+from cardkit.errors import PinBlocked, WrongPin
 from tests.unit.fakes import ScriptedConnection
 
 

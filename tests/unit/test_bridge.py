@@ -7,13 +7,14 @@ import asyncio
 import json
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
-from cardkit.errors import PinBlocked, WrongPin
+from cardkit.errors import ConsentDenied, PinBlocked, WrongPin
 from cardkit.pcsc_bridge import create_app
+from cardkit.pcsc_bridge.contract import EventPayload, StatusPayload, TokenPayload
 from cardkit.pcsc_bridge.problems import BridgeError
 from cardkit.transport import NoCard, ReaderBusy
 
@@ -30,16 +31,16 @@ class Service:
         self.fail: BaseException | None = None
         self.delay = 0.0
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusPayload:
         self.calls.append(("status", None))
-        return {"name": "cardkit-agent", "readers": []}
+        return cast(StatusPayload, {"name": "cardkit-agent", "readers": []})
 
-    def authenticate(self, origin: str, nonce: str, card: str | None) -> dict[str, Any]:
+    def authenticate(self, origin: str, nonce: str, card: str | None) -> TokenPayload:
         self.calls.append(("auth", (origin, nonce, card)))
         time.sleep(self.delay)
         if self.fail:
             raise self.fail
-        return {"format": "cardkit:1"}
+        return cast(TokenPayload, {"format": "cardkit:1"})
 
     def read_vitale(self, origin: str, card: str | None) -> dict[str, Any]:
         self.calls.append(("vitale", (origin, card)))
@@ -47,12 +48,12 @@ class Service:
             raise self.fail
         return {"beneficiaries": []}
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    def subscribe(self) -> asyncio.Queue[EventPayload]:
+        queue: asyncio.Queue[EventPayload] = asyncio.Queue()
         queue.put_nowait({"kind": "card_inserted", "reader": "r", "atr": "3B00"})
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[EventPayload]) -> None:
         self.calls.append(("unsubscribe", None))
 
 
@@ -210,7 +211,8 @@ def test_auth_passes_origin_nonce_card(service: Service) -> None:
         (PinBlocked("blocked"), 423, "pin_blocked"),
         (NoCard("none"), 409, "card_absent"),
         (ReaderBusy("busy"), 409, "busy"),
-        (BridgeError(403, "consent_denied", "no"), 403, "consent_denied"),
+        (ConsentDenied("no"), 403, "consent_denied"),
+        (BridgeError(400, "bad_request", "no"), 400, "bad_request"),
         (RuntimeError("boom /secret/path"), 500, "internal_error"),
     ],
 )

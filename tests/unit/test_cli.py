@@ -7,7 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cardkit.cli import EXIT_NO_CARD, EXIT_NO_READER, State, cli
+from cardkit.cli import State, cli
+from cardkit.errors import ExitCode
 from cardkit.transport.inprocess import InProcessBackend
 from mocks.cards import build_card
 
@@ -62,13 +63,13 @@ def test_info_unknown_card(backend: InProcessBackend) -> None:
 
 def test_no_card_exit_code(backend: InProcessBackend) -> None:
     code, out = run(backend, "info", "--reader", "1", "--json")
-    assert code == EXIT_NO_CARD
+    assert code == ExitCode.NO_CARD
     assert json.loads(out)["error"]["code"] == "card_absent"
 
 
 def test_no_reader_exit_code() -> None:
     code, out = run(InProcessBackend(), "info")
-    assert code == EXIT_NO_READER and "no reader" in out
+    assert code == ExitCode.NO_READER and "no reader" in out
 
 
 def test_empty_readers_listing() -> None:

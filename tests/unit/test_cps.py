@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardkit.apdu import CommandAPDU, SecurityStatusNotSatisfied
-from cardkit.cli import EXIT_PIN, State, cli
+from cardkit.cli import State, cli
 from cardkit.cps import CardType, CpsCard, IdentifierType, KeyUsage, NotACpsCard
-from cardkit.errors import InvalidPinFormat, PinBlocked, PukBlocked, WrongPin, WrongPuk
+from cardkit.errors import ExitCode, InvalidPinFormat, PinBlocked, PukBlocked, WrongPin, WrongPuk
 from cardkit.transport import CardRemoved
 from cardkit.transport.inprocess import InProcessBackend
 from mocks.cards import build_card
@@ -244,7 +244,7 @@ def test_cli_pin_commands() -> None:
     _, _, backend = open_card("cps-doctor")
     assert json.loads(run(backend, "pin", "status", "--json")[1])["tries_left"] == 3
     code, out = run(backend, "pin", "change", "--pin-stdin", stdin="0000\n4321\n")
-    assert code == EXIT_PIN and "1 tries" not in out and "2 tries left" in out
+    assert code == ExitCode.PIN and "1 tries" not in out and "2 tries left" in out
     code, out = run(backend, "pin", "change", "--pin-stdin", stdin="1234\n4321\n")
     assert code == 0 and "PIN changed" in out
     code, out = run(backend, "pin", "unblock", "--pin-stdin", "--json", stdin="12345678\n1357\n")

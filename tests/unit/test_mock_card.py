@@ -12,15 +12,14 @@ from cardkit.apdu import (
     DataNotFound,
     FileNotFound,
     NotSupported,
-    PinBlocked,
     RecordNotFound,
     SecurityStatusNotSatisfied,
     WrongLength,
     WrongParameters,
-    WrongPin,
 )
+from cardkit.errors import PinBlocked, WrongPin
 from cardkit.transport.inprocess import InProcessBackend
-from mocks.cards import EF, Access, Iso7816Card, build_card
+from mocks.cards import EF, Access, Iso7816Card, build_any_card, build_card
 from mocks.profiles import ProfileError, list_profiles, load_profile, value
 
 IAS_AID = bytes.fromhex("E8 28 BD 08 0F 80 25 00 00 01 FF 00 10")
@@ -51,7 +50,7 @@ class TestProfiles:
     def test_shipped_profiles(self) -> None:
         assert {"cps-doctor", "unknown-card"} <= set(list_profiles())
         for name in list_profiles():
-            card = build_card(name)
+            card = build_any_card(name)
             assert card.atr == bytes.fromhex(load_profile(name)["atr"])
 
     def test_unknown_profile(self) -> None:

@@ -16,7 +16,6 @@ from cardkit.transport import (
     ReaderState,
     ReaderUnavailable,
     diff_states,
-    select_reader,
 )
 from cardkit.transport.inprocess import InProcessBackend
 from mocks.cards import build_card
@@ -189,32 +188,6 @@ class TestMonitor:
         monitor = ReaderMonitor(backend, wait_timeout=3600).start()
         monitor.stop(timeout=5)
         assert monitor._thread is None
-
-
-class TestSelectReader:
-    def test_choices(self) -> None:
-        backend = InProcessBackend()
-        backend.add_reader("Alpha Reader 00")
-        backend.insert("Beta Reader 01", build_card("cps-doctor"))
-        assert select_reader(backend, None) == "Beta Reader 01"
-        assert select_reader(backend, "0", need_card=False) == "Alpha Reader 00"
-        assert select_reader(backend, "alpha") == "Alpha Reader 00"
-        with pytest.raises(ReaderUnavailable, match="several"):
-            select_reader(backend, "reader")
-        with pytest.raises(ReaderUnavailable, match="no reader matches"):
-            select_reader(backend, "gamma")
-        backend.insert("Alpha Reader 00", build_card("unknown-card"))
-        with pytest.raises(ReaderUnavailable, match="choose one"):
-            select_reader(backend, None)
-
-    def test_no_readers_or_cards(self) -> None:
-        backend = InProcessBackend()
-        with pytest.raises(ReaderUnavailable):
-            select_reader(backend, None)
-        backend.add_reader("r")
-        with pytest.raises(NoCard):
-            select_reader(backend, None)
-        assert select_reader(backend, None, need_card=False) == "r"
 
 
 class TestFeatures:

@@ -8,7 +8,10 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from cardkit.cli import EXIT_CARD_ERROR, EXIT_NO_CARD, State, cli
+from cardkit.access import readers_holding
+from cardkit.atr import CardFamily
+from cardkit.cli import State, cli
+from cardkit.errors import ExitCode
 from cardkit.transport import CardRemoved, NoCard, ReaderUnavailable
 from cardkit.transport.inprocess import InProcessBackend
 from cardkit.vitale.card import (
@@ -18,7 +21,7 @@ from cardkit.vitale.card import (
     VitaleNirInvalid,
     parse_card,
 )
-from cardkit.vitale.source import PcscVitaleSource, vitale_readers
+from cardkit.vitale.source import PcscVitaleSource
 from mocks.cards import build_card
 from tests.unit.fakes import ScriptedConnection
 
@@ -82,7 +85,7 @@ def test_not_a_vitale_card() -> None:
 
 def test_two_vitale_cards_need_a_choice() -> None:
     backend = backend_with("vitale-single", "vitale-family")
-    assert vitale_readers(backend) == ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+    assert readers_holding(backend, CardFamily.VITALE) == ["Virtual PCD 00 00", "Virtual PCD 00 01"]
     with pytest.raises(ReaderUnavailable, match="several"):
         PcscVitaleSource(backend).read()
     assert len(PcscVitaleSource(backend).read("Virtual PCD 00 01").beneficiaries) == 4
@@ -184,11 +187,11 @@ def test_cli_read_masks_by_default() -> None:
 
 def test_cli_read_errors() -> None:
     code, out = run(backend_with("cps-doctor"), "vitale", "read", "--json")
-    assert code == EXIT_NO_CARD and json.loads(out)["error"]["code"] == "card_absent"
+    assert code == ExitCode.NO_CARD and json.loads(out)["error"]["code"] == "card_absent"
     code, out = run(backend_with("vitale-truncated"), "vitale", "read", "--json")
-    assert code == EXIT_CARD_ERROR and json.loads(out)["error"]["code"] == "vitale_data"
+    assert code == ExitCode.CARD_ERROR and json.loads(out)["error"]["code"] == "vitale_data"
     code, out = run(backend_with("vitale-bad-key"), "vitale", "read", "--reader", "0")
-    assert code == EXIT_CARD_ERROR and "invalid" in out
+    assert code == ExitCode.CARD_ERROR and "invalid" in out
 
 
 def test_cli_nir_check() -> None:

@@ -1,5 +1,8 @@
 """Who holds a CPS/CPE, read from its IGC-Santé authentication certificate.
 
+Pure certificate parsing: the portal-side validator uses it without the card stack (no APDU,
+no PC/SC), and the CPS card application re-exports it.
+
 The certificate is the authority: it is what a portal validates, so the card application
 and the portal-side validator derive the identity from it with this one function.
 
@@ -132,3 +135,19 @@ def identity_from_certificate(
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER certificate, lower-case hex."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+#: Attribute names as IGC-Santé subjects are usually written (RFC 4514 has no short names).
+_NAME_OVERRIDES = {NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN", NameOID.TITLE: "title"}
+
+
+def certificate_summary(cert: x509.Certificate) -> dict[str, str]:
+    """The JSON form of a card certificate: who, by whom, how long, which one exactly."""
+    return {
+        "subject": cert.subject.rfc4514_string(_NAME_OVERRIDES),
+        "issuer": cert.issuer.rfc4514_string(_NAME_OVERRIDES),
+        "serial": f"{cert.serial_number:X}",
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "sha256": fingerprint(cert),
+    }

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.pin import DialogPinProvider, PinRequest, provider_from_spec
+from agent.prompt import DialogPrompt, PinRequest, prompt_from_spec
 from tests.conftest import missing_component
 
 pytestmark = pytest.mark.desktop
@@ -47,7 +47,7 @@ def _type_into_dialog(keys: list[str]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         found = subprocess.run(
-            ["xdotool", "search", "--name", DialogPinProvider.TITLE],
+            ["xdotool", "search", "--name", DialogPrompt.TITLE],
             capture_output=True,
             text=True,
             check=False,
@@ -75,7 +75,7 @@ def _in_thread(call: object) -> tuple[threading.Thread, list[object]]:
 
 
 def test_pin_typed_in_the_dialog(display: str) -> None:
-    provider = DialogPinProvider()
+    provider = DialogPrompt()
     thread, out = _in_thread(lambda: provider.ask_pin(REQUEST))
     _type_into_dialog(["1234", "key:Return"])
     thread.join(30)
@@ -83,7 +83,7 @@ def test_pin_typed_in_the_dialog(display: str) -> None:
 
 
 def test_cancelled_dialog_is_no_pin(display: str) -> None:
-    provider = DialogPinProvider()
+    provider = DialogPrompt()
     thread, out = _in_thread(lambda: provider.ask_pin(REQUEST))
     _type_into_dialog(["key:Escape"])
     thread.join(30)
@@ -91,7 +91,7 @@ def test_cancelled_dialog_is_no_pin(display: str) -> None:
 
 
 def test_consent_dialog(display: str) -> None:
-    provider = DialogPinProvider()
+    provider = DialogPrompt()
     thread, out = _in_thread(lambda: provider.ask_consent("https://portal.example", "lire"))
     _type_into_dialog(["key:Return"])  # the default button of a question is "yes"
     thread.join(30)
@@ -99,13 +99,13 @@ def test_consent_dialog(display: str) -> None:
 
 
 def test_dialog_says_who_asks_and_tries_left() -> None:
-    text = DialogPinProvider.pin_text(REQUEST)
+    text = DialogPrompt.pin_text(REQUEST)
     assert "https://portal.example" in text and "Essais restants : 2" in text
 
 
 def test_auto_falls_back_to_console(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert provider_from_spec("auto").name == "console"
+    assert prompt_from_spec("auto").name == "console"
     with pytest.raises(ValueError, match="no display"):
-        provider_from_spec("dialog")
+        prompt_from_spec("dialog")

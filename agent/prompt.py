@@ -1,16 +1,17 @@
-"""How the agent asks the user: for a PIN, for consent, to choose a card.
+"""How the agent asks the person at the workstation: for a PIN, for consent, to choose a
+card. One :class:`UserPrompt` answers all three, since they are one dialog surface.
 
 The PIN is collected here, by the agent, never by the web page and never over HTTP (as Web
-eID and Fortify do). A provider shows which origin asks and for what, and the tries left; a
+eID and Fortify do). A prompt shows which origin asks and for what, and the tries left; a
 wrong PIN is reported, never retried.
 
-Providers: ``dialog`` (a desktop dialog, through zenity, where a display exists),
-``console`` (the agent's terminal), and ``scripted:FILE`` for tests and demos (reads the PIN
-from FILE, says yes to consent, takes the first card; announced loudly). PC/SC pinpad
-readers: ``pinpad`` has the PIN typed on the reader itself (PC/SC FEATURE_VERIFY_PIN_DIRECT,
-the PKCS#11 protected authentication path), so it never reaches the computer; consent and
-the choice of card then go through ``auto``. A reader without a PIN pad is refused
-(``pinpad_unavailable``), never silently served by another provider.
+Prompts (the ``pin_provider`` setting): ``dialog`` (a desktop dialog, through zenity, where
+a display exists), ``console`` (the agent's terminal), and ``scripted:FILE`` for tests and
+demos (reads the PIN from FILE, says yes to consent, takes the first card; announced
+loudly). PC/SC pinpad readers: ``pinpad`` has the PIN typed on the reader itself (PC/SC
+FEATURE_VERIFY_PIN_DIRECT, the PKCS#11 protected authentication path), so it never reaches
+the computer; consent and the choice of card then go through ``auto``. A reader without a
+PIN pad is refused (``pinpad_unavailable``), never silently served by another prompt.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-log = logging.getLogger("agent.pin")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class PinRequest:
     tries_left: int | None
 
 
-class PinProvider(Protocol):
+class UserPrompt(Protocol):
     name: str
     #: True when the PIN is typed on the reader's PIN pad: ask_pin is then never called.
     uses_pinpad: bool
@@ -49,7 +50,7 @@ class PinProvider(Protocol):
     def choose_card(self, origin: str, readers: list[str]) -> str | None: ...
 
 
-class ScriptedPinProvider:
+class ScriptedPrompt:
     """For tests and the mock demo only: never on a real practice PC."""
 
     uses_pinpad = False
@@ -73,7 +74,7 @@ class ScriptedPinProvider:
         return readers[0] if readers else None
 
 
-class ConsolePinProvider:
+class ConsolePrompt:
     """Prompts on the agent's controlling terminal."""
 
     name = "console"
@@ -107,7 +108,7 @@ class ConsolePinProvider:
         return None
 
 
-class DialogPinProvider:
+class DialogPrompt:
     """Desktop dialogs (zenity: GNOME, and any X11/Wayland desktop with it installed).
 
     The PIN comes back on zenity's standard output, straight into the agent: it is never on
@@ -157,13 +158,13 @@ class DialogPinProvider:
         return chosen if chosen in readers else None
 
 
-class PinpadPinProvider:
+class PinpadPrompt:
     """The PIN is typed on the reader; consent and card choice go through ``ui``."""
 
     name = "pinpad"
     uses_pinpad = True
 
-    def __init__(self, ui: PinProvider) -> None:
+    def __init__(self, ui: UserPrompt) -> None:
         self.ui = ui
 
     def ask_pin(self, request: PinRequest) -> str | None:  # pragma: no cover - never called
@@ -176,22 +177,22 @@ class PinpadPinProvider:
         return self.ui.choose_card(origin, readers)
 
 
-def provider_from_spec(spec: str) -> PinProvider:
+def prompt_from_spec(spec: str) -> UserPrompt:
     """``auto`` (the default): a dialog where a display and zenity exist, else the console."""
     if spec == "auto":
         try:
-            return DialogPinProvider()
+            return DialogPrompt()
         except ValueError as exc:
             log.info("PIN provider: console (%s)", exc)
-            return ConsolePinProvider()
+            return ConsolePrompt()
     if spec == "dialog":
-        return DialogPinProvider()
+        return DialogPrompt()
     if spec == "pinpad":
-        return PinpadPinProvider(provider_from_spec("auto"))
+        return PinpadPrompt(prompt_from_spec("auto"))
     if spec == "console":
-        return ConsolePinProvider()
+        return ConsolePrompt()
     if spec.startswith("scripted:"):
-        return ScriptedPinProvider(Path(spec.removeprefix("scripted:")))
+        return ScriptedPrompt(Path(spec.removeprefix("scripted:")))
     raise ValueError(
         f"unknown PIN provider {spec!r} (auto, dialog, console, pinpad, scripted:FILE)"
     )
