@@ -185,13 +185,14 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
         )
         service.start()
         stack.callback(service.stop)
+        origins = frozenset(config.allowed_origins)  # normalised by the config
         runtime = RuntimeInfo.new(config.port)
         runtime_file = runtime.write()
         stack.callback(runtime_file.unlink, missing_ok=True)
         app = create_app(
             service,
             port=config.port,
-            allowed_origins=lambda: frozenset(config.allowed_origins),
+            allowed_origins=lambda: origins,
             control_token=runtime.control_token,
         )
         audit.record(

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -84,6 +85,11 @@ class ConsolePrompt:
         try:
             if secret:
                 return getpass.getpass(prompt)
+            if sys.platform == "win32":  # no /dev/tty: the console's own input buffer
+                with open("CONOUT$", "w", encoding="utf-8") as out:
+                    out.write(prompt)
+                with open("CONIN$", encoding="utf-8") as console:
+                    return console.readline().strip()
             with open("/dev/tty", "r+", encoding="utf-8") as tty:
                 tty.write(prompt)
                 tty.flush()

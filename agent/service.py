@@ -205,8 +205,8 @@ class AgentService:
                 with open_card(self.backend, reader) as connection:
                     cps = CpsCard(connection)
                     status = cps.pin_status()
-                    audit["card_type"] = cps.identity().card_type.value
                     certificate = cps.certificates().authentication
+                    audit["card_type"] = cps.identity(certificate).card_type.value
                     pinpad = FEATURE_VERIFY_PIN_DIRECT in connection.features()
                 if status.blocked:
                     raise PinBlocked("the PIN is blocked")

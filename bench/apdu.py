@@ -8,8 +8,10 @@ ratio of medians is what to compare across runs.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 from smartcard import scard
 
@@ -21,24 +23,17 @@ SELECT_MF = CommandAPDU(0x00, 0xA4, 0x00, 0x0C, b"\x3f\x00")
 
 
 def _mock_reader(stack: ExitStack, backend: PcscBackend) -> str:
-    """Serve a mock CPS in a free vpcd slot for the duration of the benchmark."""
-    from mocks.cards import build_card
-    from mocks.vpcd import VpcdCard
+    """Serve a mock CPS in a free vpcd slot, from a process of its own (as a real card is
+    outside this process: no GIL shared between the card and the code measured)."""
+    from mocks.harness import HarnessError, start_card_process
 
-    states = backend.states()
-    vpcd = sorted(n for n in states if n.startswith("Virtual PCD"))
-    free = [i for i, name in enumerate(vpcd) if not states[name].card_present]
-    if not free:
-        raise SystemExit("no free vpcd slot; pass --reader to use a card already inserted")
-    card = stack.enter_context(VpcdCard(build_card("cps-doctor"), slot=free[0]))
-    card.insert(timeout=15)
-    reader = vpcd[free[0]]
-    deadline = time.monotonic() + 10
-    while not backend.states()[reader].card_present:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"pcscd did not see the mock card in {reader}")
-        time.sleep(0.05)
-    return reader
+    try:
+        run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        card = start_card_process(backend, "cps-doctor", run_dir)
+    except HarnessError as exc:
+        raise SystemExit(f"{exc}; or pass --reader to use a card already inserted") from None
+    stack.callback(card.stop)
+    return card.reader
 
 
 def run(n: int, reader: str | None) -> dict[str, object]:

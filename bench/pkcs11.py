@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -31,29 +30,18 @@ DATA = b"https://portal.example" + bytes(32)
 
 def _mock_card(stack: ExitStack) -> str:
     """A mock CPS in a free vpcd slot, served by its own process; returns the reader."""
+    from mocks.harness import HarnessError, start_card_process
+
     backend = PcscBackend()
-    states = backend.states()
-    vpcd = sorted(n for n in states if n.startswith("Virtual PCD"))
-    free = [i for i, n in enumerate(vpcd) if not states[n].card_present]
-    if not free:
-        raise SystemExit("no free vpcd slot (scripts/demo.sh stop)")
-    run_dir = stack.enter_context(tempfile.TemporaryDirectory())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mocks.vpcd", "--profile", "cps-doctor", "--slot", str(free[0])],
-        env={**os.environ, "CARDKIT_RUN_DIR": run_dir},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stack.callback(process.wait, 10)
-    stack.callback(process.terminate)
-    reader = vpcd[free[0]]
-    deadline = time.monotonic() + 15
-    while not backend.states()[reader].card_present:
-        if time.monotonic() > deadline:
-            raise SystemExit("the mock card did not appear")
-        time.sleep(0.05)
+    try:
+        card = start_card_process(
+            backend, "cps-doctor", Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+    except HarnessError as exc:
+        raise SystemExit(str(exc)) from None
+    stack.callback(card.stop)
     backend.close()
-    return reader
+    return card.reader
 
 
 def run(n: int, tool_runs: int, softhsm: bool) -> dict[str, object]:

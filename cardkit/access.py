@@ -167,11 +167,11 @@ def with_tries_left(error: WrongPin, backend: ReaderBackend, reader: str) -> Wro
 def explain_failure(error: CardkitError, backend: ReaderBackend, reader: str) -> CardkitError:
     """What really happened when middleware failed vaguely.
 
-    A PKCS#11 module reports pcscd going away, or the card pulled, as CKR_GENERAL_ERROR or
-    CKR_DEVICE_ERROR at best; PC/SC itself says which it was. PIN outcomes and errors that
-    already name the cause are returned unchanged.
+    A PKCS#11 module reports pcscd going away as CKR_GENERAL_ERROR, or as a token that is
+    no longer present; PC/SC itself says which it was. PIN outcomes and errors that already
+    blame the reader are returned unchanged.
     """
-    if isinstance(error, PinError | NoCard | ReaderUnavailable):
+    if isinstance(error, PinError | ReaderUnavailable):
         return error
     try:
         states = backend.states()

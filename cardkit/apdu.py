@@ -9,7 +9,7 @@ card applications can catch :class:`WrongPin` instead of comparing integers.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, unique
 from typing import TYPE_CHECKING, ClassVar
 
@@ -262,6 +262,8 @@ class CommandAPDU:
     p2: int = 0
     data: bytes = b""
     le: int | None = None
+    #: The short-form wire bytes once computed (see :func:`_encoded`); not part of equality.
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         for name in ("cla", "ins", "p1", "p2"):
@@ -396,7 +398,36 @@ def redact_response(ins: int, raw: bytes) -> str:
     return f"<{len(raw) - 2} bytes> {raw[-2:].hex(' ').upper()}"
 
 
-# --- the exchange --------------------------------------------------------------------------
+# --- the exchange ---
+
+
+#: Commands with a data field up to this size are worth caching (SELECT by FID or AID).
+CACHED_DATA_MAX = 16
+
+
+def _encoded(command: CommandAPDU, extended: bool) -> bytes:
+    """The bytes of ``command`` over a channel with or without extended length.
+
+    Card applications send the same few commands (SELECT, READ BINARY) over and over, so a
+    short command keeps its bytes on itself; never one that carries a PIN (they would stay
+    in memory as long as the command object), nor long data fields (digests).
+    """
+    if extended or len(command.data) > CACHED_DATA_MAX or command.ins in SECRET_COMMAND_INS:
+        return _encode_now(command, extended)
+    wire = command._wire
+    if wire is None:
+        wire = _encode_now(command, False)
+        object.__setattr__(command, "_wire", wire)  # a cache, not state: frozen otherwise
+    return wire
+
+
+def _encode_now(command: CommandAPDU, extended: bool) -> bytes:
+    """Without extended length, an Le beyond 256 asks for 256 and the rest comes by 61xx."""
+    if not extended and (command.le or 0) > SHORT_MAX_LE:
+        command = CommandAPDU(
+            command.cla, command.ins, command.p1, command.p2, command.data, SHORT_MAX_LE
+        )
+    return command.to_bytes(None if extended else False)
 
 
 def _get_response_cla(cla: int) -> int:
@@ -448,6 +479,10 @@ class ApduChannel:
             response = self._send_chained(command)
         else:
             response = self._exchange(self._encode(command))
+        return self._finish(command, response)
+
+    def _finish(self, command: CommandAPDU, response: ResponseAPDU) -> ResponseAPDU:
+        """The 6Cxx resend and the 61xx collection, after the command's first answer."""
         if response.sw1 == 0x6C:
             wanted = response.sw2 or SHORT_MAX_LE
             retry = CommandAPDU(
@@ -461,8 +496,20 @@ class ApduChannel:
         return self._collect(command.cla, response)
 
     def send(self, command: CommandAPDU) -> bytes:
-        """Send ``command`` and return its data; any status but 9000 raises."""
-        return self.transmit(command).check()
+        """Send ``command`` and return its data; any status but 9000 raises.
+
+        The common case (one exchange answered 9000, no trace wanted) takes a short path:
+        the encoding comes from a cache and no response object is built. Everything else
+        goes through :meth:`transmit`'s rules.
+        """
+        if (len(command.data) > SHORT_MAX_LC and not self.extended) or log.isEnabledFor(
+            logging.DEBUG
+        ):
+            return self.transmit(command).check()
+        answer = self.connection.transmit(_encoded(command, self.extended))
+        if answer[-2:] == b"\x90\x00":
+            return answer[:-2]
+        return self._finish(command, ResponseAPDU.parse(answer)).check()
 
     def read_binary(self, sfi: int | None = None, *, max_size: int = 1 << 16) -> bytes:
         """A whole transparent EF: the current one, or by short file identifier.
@@ -491,12 +538,7 @@ class ApduChannel:
         return bytes(data)
 
     def _encode(self, command: CommandAPDU) -> bytes:
-        if not self.extended and (command.le or 0) > SHORT_MAX_LE:
-            # Ask for what short form allows; the rest arrives through 61xx.
-            command = CommandAPDU(
-                command.cla, command.ins, command.p1, command.p2, command.data, SHORT_MAX_LE
-            )
-        return command.to_bytes(None if self.extended else False)
+        return _encoded(command, self.extended)
 
     def _send_chained(self, command: CommandAPDU) -> ResponseAPDU:
         data = command.data

@@ -296,17 +296,39 @@ def load_smartcard_list(path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((p, tuple(d)) for p, d in entries)
 
 
+@functools.lru_cache(maxsize=256)
+def _own_table(atr: bytes) -> CardIdentity | None:
+    """cardkit's table only; cached, since the agent identifies the same few ATRs on every
+    status request (bounded: a hostile reader could report endless new ATRs)."""
+    text = atr.hex(" ").upper()
+    for entry in _CARDKIT_TABLE:
+        rx = _compiled(entry.pattern)
+        if rx is not None and rx.fullmatch(text):
+            return CardIdentity(entry.family, entry.name, "cardkit", signing=entry.signing)
+    return None
+
+
+def require_family(
+    atr: bytes, family: CardFamily, error: type[CardError], what: str
+) -> CardIdentity:
+    """The card's identity when its ATR is of ``family``; else ``error`` naming ``what`` was
+    expected and what the card is. The check every card application starts with."""
+    identity = identify(atr, smartcard_list=False)
+    if identity.family is not family:
+        raise error(f"not a {what}: {identity.name}")
+    return identity
+
+
 def identify(atr: bytes, *, smartcard_list: Path | bool | None = True) -> CardIdentity:
     """Identify a card by its ATR.
 
     ``smartcard_list``: True looks the list up in its usual places, a path uses that file,
     False or None skips it.
     """
+    own = _own_table(bytes(atr))
+    if own is not None:
+        return own
     text = atr.hex(" ").upper()
-    for entry in _CARDKIT_TABLE:
-        rx = _compiled(entry.pattern)
-        if rx is not None and rx.fullmatch(text):
-            return CardIdentity(entry.family, entry.name, "cardkit", signing=entry.signing)
     path = smartcard_list_path() if smartcard_list is True else smartcard_list or None
     if isinstance(path, Path):
         for pattern, descriptions in load_smartcard_list(path):

@@ -23,7 +23,7 @@ from cardkit.apdu import (
     FileNotFound,
     Ins,
 )
-from cardkit.atr import CardFamily, identify
+from cardkit.atr import CardFamily, require_family
 from cardkit.errors import CardError, InvalidPinFormat, PinBlocked, UnknownCard, WrongPin
 from cardkit.identity import CardType, Identity, identity_from_certificate
 from cardkit.transport.base import CardConnection
@@ -92,9 +92,7 @@ class CpsCard:
     """A CPS, CPE or CPA in a reader."""
 
     def __init__(self, connection: CardConnection) -> None:
-        identity = identify(connection.atr, smartcard_list=False)
-        if identity.family is not CardFamily.CPS:
-            raise NotACpsCard(f"not a CPS/CPE: {identity.name}")
+        identity = require_family(connection.atr, CardFamily.CPS, NotACpsCard, "CPS/CPE")
         self.connection = connection
         self.generation = identity.name
         self.channel = ApduChannel(connection)
@@ -156,9 +154,10 @@ class CpsCard:
         except (tlv.TlvError, UnicodeDecodeError) as exc:
             raise CpsDataError(f"EF.CPS_DATA is damaged: {exc}") from exc
 
-    def identity(self) -> Identity:
-        """The holder, from the authentication certificate; card data refines the type."""
-        identity = identity_from_certificate(self.certificates().authentication)
+    def identity(self, certificate: x509.Certificate | None = None) -> Identity:
+        """The holder, from the authentication certificate (read from the card unless the
+        caller already has it: reading it costs a dozen APDUs); card data refines the type."""
+        identity = identity_from_certificate(certificate or self.certificates().authentication)
         declared = self.card_data().get("card_type")
         if declared and declared in CardType._value2member_map_:
             return dataclasses.replace(identity, card_type=CardType(declared))

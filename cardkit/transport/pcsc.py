@@ -7,11 +7,15 @@ typed error, and bytes stay ``bytes`` outside this file.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
+import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from smartcard import scard
 
@@ -75,6 +79,102 @@ def _raise_for(hr: int, what: str, reader: str = "") -> None:
     raise TransportError(text)
 
 
+# --- waits another program can make endless ---------------------------------------------------
+#
+# While another program holds a PC/SC transaction on a card, pcsc-lite's SCardConnect and
+# SCardBeginTransaction wait for it to end, with no timeout and no way to cancel; and
+# pyscard's wrappers keep Python's GIL meanwhile, so a helper thread cannot even be watched.
+# These two calls therefore go through ctypes (which releases the GIL during the call) into
+# the same PC/SC library pyscard uses, in a helper thread with a deadline. A call still
+# waiting at the deadline is abandoned: the thread keeps the handles and releases them (and
+# ends the transaction it may finally get) when the call returns, so the card is never left
+# locked by cardkit.
+
+
+class _Native:
+    """SCardConnect and SCardBeginTransaction through ctypes, typed per platform."""
+
+    def __init__(self, lib: Any, platform: str) -> None:
+        long_: Any
+        dword: Any
+        handle: Any
+        if platform == "win32":
+            long_, dword, handle = ctypes.c_long, ctypes.c_uint32, ctypes.c_size_t
+            connect = lib.SCardConnectA
+        elif platform == "darwin":
+            long_, dword, handle = ctypes.c_int32, ctypes.c_uint32, ctypes.c_int32
+            connect = lib.SCardConnect
+        else:  # pcsc-lite: LONG and SCARDHANDLE are long, DWORD unsigned long
+            long_, dword, handle = ctypes.c_long, ctypes.c_ulong, ctypes.c_long
+            connect = lib.SCardConnect
+        connect.argtypes = [
+            handle,
+            ctypes.c_char_p,
+            dword,
+            dword,
+            ctypes.POINTER(handle),
+            ctypes.POINTER(dword),
+        ]
+        connect.restype = long_
+        begin = lib.SCardBeginTransaction
+        begin.argtypes = [handle]
+        begin.restype = long_
+        self._connect, self._begin, self._handle, self._dword = connect, begin, handle, dword
+
+    def connect(
+        self, context: Any, reader: str, share: int, protocols: int
+    ) -> tuple[int, Any, int]:
+        card = self._handle()
+        active = self._dword()
+        hr = self._connect(
+            context, reader.encode(), share, protocols, ctypes.byref(card), ctypes.byref(active)
+        )
+        return int(hr) & 0xFFFFFFFF, card.value, int(active.value)
+
+    def begin_transaction(self, card: Any) -> int:
+        return int(self._begin(card)) & 0xFFFFFFFF
+
+
+@functools.cache
+def _native() -> _Native | None:
+    name = {"win32": "winscard", "darwin": "PCSC"}.get(sys.platform, "pcsclite")
+    path = ctypes.util.find_library(name)
+    if path is None:
+        log.warning("no %s library for ctypes: PC/SC waits on a locked card are unbounded", name)
+        return None
+    loader = getattr(ctypes, "WinDLL", ctypes.CDLL)
+    return _Native(loader(path), sys.platform)
+
+
+T = TypeVar("T")
+
+
+def _within(call: Callable[[], T], timeout: float, if_late: Callable[[T], None]) -> list[T]:
+    """``[result]`` of ``call`` if it returns within ``timeout`` seconds; else ``[]``, and
+    ``if_late(result)`` runs in the helper thread once the call returns."""
+    guard = threading.Lock()
+    box: list[T] = []
+    given_up = False
+    finished = threading.Event()
+
+    def run() -> None:
+        result = call()
+        with guard:
+            box.append(result)
+            late = given_up
+        finished.set()
+        if late:
+            if_late(result)
+
+    threading.Thread(target=run, name="pcsc-wait", daemon=True).start()
+    finished.wait(timeout)
+    with guard:
+        if box:
+            return box
+        given_up = True
+        return []
+
+
 def _context() -> Any:
     hr, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     _raise_for(hr, "establishing a PC/SC context (is pcscd running?)")
@@ -86,6 +186,8 @@ class PcscConnection:
 
     #: Seconds to wait for pcscd to notice a removal after a failed exchange.
     removal_settle = 1.5
+    #: Seconds to wait while another program holds the card in a transaction.
+    lock_timeout = 5.0
 
     def __init__(self, reader: str, *, exclusive: bool = False) -> None:
         self._reader = reader
@@ -94,19 +196,65 @@ class PcscConnection:
         self._lock = threading.RLock()
         self._handle: Any = None
         try:
-            hr, self._handle, active = scard.SCardConnect(
-                self._context,
-                reader,
-                self._share,
-                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
-            )
+            hr, self._handle, active = self._connect()
             _raise_for(hr, "connect", reader)
         except BaseException:
-            scard.SCardReleaseContext(self._context)
+            if self._context is not None:
+                scard.SCardReleaseContext(self._context)
             raise
         self._set_protocol(active)
         self._atr = self._read_atr()
         log.debug("connected to %r (%s)", reader, self.protocol)
+
+    def _in_use(self) -> ReaderBusy:
+        return ReaderBusy(
+            f"{self._reader!r} is in use by another program (it has kept the card for more "
+            f"than {self.lock_timeout:g} s)"
+        )
+
+    def _connect(self) -> tuple[int, Any, int]:
+        protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+        native = _native()
+        if native is None:
+            hr, handle, active = scard.SCardConnect(
+                self._context, self._reader, self._share, protocols
+            )
+            return int(hr), handle, int(active)
+        context = self._context
+
+        def release(late: tuple[int, Any, int]) -> None:
+            if late[0] == scard.SCARD_S_SUCCESS:
+                scard.SCardDisconnect(late[1], scard.SCARD_LEAVE_CARD)
+            scard.SCardReleaseContext(context)
+
+        answer = _within(
+            lambda: native.connect(context, self._reader, self._share, protocols),
+            self.lock_timeout,
+            release,
+        )
+        if not answer:
+            self._context = None  # the helper thread releases it
+            raise self._in_use()
+        return answer[0]
+
+    def _begin_transaction(self) -> None:
+        native = _native()
+        if native is None:
+            self._raise(scard.SCardBeginTransaction(self._handle), "begin transaction")
+            return
+        handle, context = self._handle, self._context
+
+        def release(hr: int) -> None:
+            if hr == scard.SCARD_S_SUCCESS:
+                scard.SCardEndTransaction(handle, scard.SCARD_LEAVE_CARD)
+            scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
+            scard.SCardReleaseContext(context)
+
+        answer = _within(lambda: native.begin_transaction(handle), self.lock_timeout, release)
+        if not answer:
+            self._handle = self._context = None  # the helper thread owns them now
+            raise self._in_use()
+        self._raise(answer[0], "begin transaction")
 
     def _set_protocol(self, active: int) -> None:
         self._active = active
@@ -177,8 +325,9 @@ class PcscConnection:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:
-            hr = scard.SCardBeginTransaction(self._handle)
-            self._raise(hr, "begin transaction")
+            if self._handle is None:
+                raise TransportError(f"connection to {self._reader!r} is closed")
+            self._begin_transaction()
             try:
                 yield
             finally:

@@ -25,7 +25,7 @@ from typing import Any
 
 from cardkit import tlv
 from cardkit.apdu import ApduChannel, CommandAPDU, Ins, MalformedResponse
-from cardkit.atr import CardFamily, identify
+from cardkit.atr import CardFamily, require_family
 from cardkit.errors import CardError, UnknownCard
 from cardkit.transport.base import CardConnection
 from cardkit.vitale.nir import Nir, NirError
@@ -149,9 +149,7 @@ class VitaleCard:
     """The Vitale application of the card behind ``connection``."""
 
     def __init__(self, connection: CardConnection) -> None:
-        identity = identify(connection.atr, smartcard_list=False)
-        if identity.family is not CardFamily.VITALE:
-            raise NotAVitaleCard(f"not a Vitale card: {identity.name}")
+        identity = require_family(connection.atr, CardFamily.VITALE, NotAVitaleCard, "Vitale card")
         self.connection = connection
         self.generation = identity.name
         self.channel = ApduChannel(connection)

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import missing_component
-from tests.pcsc.conftest import card_process, opensc, pcsc  # noqa: F401 - fixtures
-from tests.pcsc.test_agent import agent  # noqa: F401 - fixture
+from tests.pcsc.conftest import agent, card_process, opensc, pcsc  # noqa: F401 - fixtures
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -10,7 +10,7 @@ from typing import Any
 
 from cardkit.auth import Challenge, MemoryNonceStore, RevocationPolicy, Validator, ValidatorConfig
 from mocks import pki
-from tests.pcsc.conftest import CardProcess
+from mocks.harness import CardProcess
 from tests.pcsc.test_agent import Agent
 
 PAGE = """<!doctype html>

@@ -8,9 +8,6 @@ object itself: change its data, count its APDUs, pull it out mid-command.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,16 @@ from cardkit.errors import CardkitError
 from cardkit.pkcs11 import Module, search_list
 from cardkit.transport.pcsc import PcscBackend
 from mocks.cards import Iso7816Card, build_card
+from mocks.harness import (
+    AgentProcess,
+    CardProcess,
+    HarnessError,
+    free_vpcd_slot,
+    start_agent,
+    start_card_process,
+    vpcd_readers,
+    wait_for_card,
+)
 from mocks.netns import default_netns
 from mocks.vpcd import VpcdCard
 from tests.conftest import missing_component
@@ -41,17 +48,6 @@ class Pcsc:
         return self.readers[slot]
 
 
-def wait_for_card(backend: PcscBackend, reader: str, present: bool, timeout: float = 10.0) -> None:
-    """Block until pcscd reports the card present (or absent) in ``reader``."""
-    deadline = time.monotonic() + timeout
-    states = backend.states()
-    while states[reader].card_present != present:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"{reader}: card still {'absent' if present else 'present'}")
-        states = backend.wait_for_change(states, min(left, 1.0))
-
-
 @pytest.fixture(scope="session")
 def pcsc() -> Iterator[Pcsc]:
     if default_netns() is None:
@@ -63,7 +59,7 @@ def pcsc() -> Iterator[Pcsc]:
         names = backend.readers()
     except CardkitError as exc:
         missing_component(f"pcscd is not reachable: {exc}")
-    vpcd = sorted(n for n in names if n.startswith("Virtual PCD"))
+    vpcd = vpcd_readers(backend)
     if len(vpcd) < 2:
         missing_component(f"vpcd readers not found in pcscd (readers: {names})")
     yield Pcsc(backend, vpcd)
@@ -73,6 +69,13 @@ def pcsc() -> Iterator[Pcsc]:
 ServeCard = Callable[..., VpcdCard]
 
 
+def _free_slot(pcsc: Pcsc, taken: set[int]) -> int:
+    try:
+        return free_vpcd_slot(pcsc.backend, taken)[0]
+    except HarnessError as exc:
+        pytest.fail(str(exc))
+
+
 @pytest.fixture
 def serve_card(pcsc: Pcsc) -> Iterator[ServeCard]:
     """``serve_card(profile_or_card, slot=None)`` -> VpcdCard, inserted and seen by pcscd."""
@@ -80,16 +83,7 @@ def serve_card(pcsc: Pcsc) -> Iterator[ServeCard]:
 
     def serve(card: str | Iso7816Card, slot: int | None = None) -> VpcdCard:
         if slot is None:
-            states = pcsc.backend.states()
-            taken = {v.slot for v, _ in served}
-            free = [
-                i
-                for i, r in enumerate(pcsc.readers)
-                if not states[r].card_present and i not in taken
-            ]
-            if not free:
-                pytest.fail("no free vpcd slot: stop the demo's mock cards (scripts/demo.sh stop)")
-            slot = free[0]
+            slot = _free_slot(pcsc, {v.slot for v, _ in served})
         mock = build_card(card) if isinstance(card, str) else card
         vcard = VpcdCard(mock, slot=slot)
         vcard.insert(timeout=15)
@@ -120,64 +114,56 @@ def opensc(pcsc: Pcsc) -> Module:
     return Module.load(Path(candidate.path))
 
 
-@dataclass
-class CardProcess:
-    """A mock card served by ``python -m mocks.vpcd`` in a process of its own.
-
-    Needed whenever a C library that keeps Python's GIL talks to the card (PyKCS11 does, for
-    the whole of C_Initialize or C_Sign): a card served by a thread of the same process
-    could never answer.
-    """
-
-    process: subprocess.Popen[str]
-    slot: int
-    reader: str
-    run_dir: Path
-
-    def ctl(self, command: str) -> str:
-        """``insert``, ``remove`` or ``status``, through the card's control socket."""
-        done = subprocess.run(
-            [sys.executable, "-m", "mocks.vpcd", "ctl", "--slot", str(self.slot), command],
-            env={**os.environ, "CARDKIT_RUN_DIR": str(self.run_dir)},
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return done.stdout.strip()
-
-
 @pytest.fixture
 def card_process(pcsc: Pcsc, tmp_path: Path) -> Iterator[Callable[[str], CardProcess]]:
     started: list[CardProcess] = []
 
     def start(profile: str) -> CardProcess:
-        states = pcsc.backend.states()
-        taken = {c.slot for c in started}
-        free = [
-            i for i, r in enumerate(pcsc.readers) if not states[r].card_present and i not in taken
-        ]
-        if not free:
-            pytest.fail("no free vpcd slot: stop the demo's mock cards (scripts/demo.sh stop)")
-        slot = free[0]
-        env = {**os.environ, "CARDKIT_RUN_DIR": str(tmp_path)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mocks.vpcd", "--profile", profile, "--slot", str(slot)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        card = CardProcess(process, slot, pcsc.readers[slot], tmp_path)
+        try:
+            card = start_card_process(pcsc.backend, profile, tmp_path, {c.slot for c in started})
+        except HarnessError as exc:
+            pytest.fail(str(exc))
         started.append(card)
-        wait_for_card(pcsc.backend, card.reader, present=True, timeout=20)
         return card
 
     yield start
     for card in started:
-        card.process.terminate()
+        card.stop(pcsc.backend)
+
+
+ORIGIN = "https://portal.example"
+
+
+@pytest.fixture
+def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    started: list[AgentProcess] = []
+
+    def start(
+        pin: str | None = "1234",
+        fifo: bool = False,
+        origins: tuple[str, ...] = (),
+        provider: str | None = None,
+    ) -> AgentProcess:
         try:
-            card.process.wait(10)
-        except subprocess.TimeoutExpired:
-            card.process.kill()
-        wait_for_card(pcsc.backend, card.reader, present=False)
+            running = start_agent(
+                tmp_path / f"agent-{len(started)}",
+                str(opensc.path),
+                origins=(ORIGIN, *origins),
+                prompt=provider,
+                pin=pin,
+                fifo=fifo,
+                env={"OPENSC_CONF": str(OPENSC_CONF)},
+            )
+        except HarnessError as exc:
+            pytest.fail(str(exc))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        try:
+            code = running.stop()
+        except HarnessError as exc:
+            pytest.fail(str(exc))
+        assert code == 0, "the agent did not shut down cleanly"
+        assert running.audit_lines()[-1]["event"] == "stop"

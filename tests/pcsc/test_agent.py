@@ -4,151 +4,29 @@ served through pcscd, signing through OpenSC's PKCS#11 module in the agent's wor
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cardkit.auth import Challenge, MemoryNonceStore, RevocationPolicy, Validator, ValidatorConfig
 from cardkit.cps import CpsCard
-from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
-from cardkit.pkcs11 import Module
+from cardkit.pcsc_bridge.client import BridgeCallError
 from cardkit.transport.pcsc import PcscConnection
 from mocks import pki
+from mocks.harness import AgentProcess, CardProcess, free_port
 from tests.conftest import missing_component
-from tests.pcsc.conftest import OPENSC_CONF, CardProcess, Pcsc
+from tests.pcsc.conftest import Pcsc
 
 StartCard = Callable[[str], CardProcess]
 ORIGIN = "https://portal.example"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Agent:
-    process: subprocess.Popen[str]
-    port: int
-    pin_file: Path
-    audit: Path
-    home: Path
-    env: dict[str, str]
-
-    def client(self, origin: str = ORIGIN, timeout: float = 60) -> BridgeClient:
-        return BridgeClient(origin, port=self.port, timeout=timeout)
-
-    def raw(
-        self, method: str, path: str, headers: dict[str, str], body: bytes | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        """A request exactly as given (no helpful defaults): for the attack suite."""
-        connection = socket.create_connection(("127.0.0.1", self.port), timeout=30)
-        lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
-        if body is not None:
-            lines.append(f"Content-Length: {len(body)}")
-        lines.append("Connection: close")
-        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
-        data = b""
-        while chunk := connection.recv(65536):
-            data += chunk
-        connection.close()
-        head, _, payload = data.partition(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        fields = {}
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.decode().partition(":")
-            fields[name.strip().lower()] = value.strip()
-        return status, fields, payload
-
-    def audit_lines(self) -> list[dict[str, object]]:
-        if not self.audit.exists():
-            return []
-        return [json.loads(line) for line in self.audit.read_text().splitlines()]
-
-
-@pytest.fixture
-def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
-    started: list[Agent] = []
-
-    def start(
-        pin: str | None = "1234",
-        fifo: bool = False,
-        origins: tuple[str, ...] = (),
-        provider: str | None = None,
-    ) -> Agent:
-        port = free_port()
-        home = tmp_path / f"agent-{port}"
-        home.mkdir()
-        pin_file = home / "pin"
-        if fifo:
-            os.mkfifo(pin_file)
-        else:
-            pin_file.write_text(f"{pin}\n")
-        env = {
-            **os.environ,
-            "OPENSC_CONF": str(OPENSC_CONF),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_DATA_HOME": str(home / "data"),
-            "XDG_STATE_HOME": str(home / "state"),
-            "XDG_RUNTIME_DIR": str(home / "run"),
-        }
-        (home / "run").mkdir(mode=0o700)
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cardkit",
-                "agent",
-                "run",
-                "--port",
-                str(port),
-                "--allow-origin",
-                ORIGIN,
-                *(arg for origin in origins for arg in ("--allow-origin", origin)),
-                "--pin-provider",
-                provider or f"scripted:{pin_file}",
-                "--module",
-                str(opensc.path),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        audit = home / "state" / "cardkit" / "log" / "audit.jsonl"
-        running = Agent(process, port, pin_file, audit, home, env)
-        started.append(running)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                running.client(timeout=2).request("GET", "/v1/version")
-                return running
-            except BridgeCallError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read() if process.stdout else ""
-                    pytest.fail(f"the agent did not start: {output}")
-                time.sleep(0.1)
-
-    yield start
-    for running in started:
-        running.process.terminate()
-        try:
-            code = running.process.wait(15)
-        except subprocess.TimeoutExpired:
-            running.process.kill()
-            pytest.fail("the agent did not stop on SIGTERM")
-        assert code == 0, "the agent did not shut down cleanly"
-        assert running.audit_lines()[-1]["event"] == "stop"
+Agent = AgentProcess
 
 
 def tries_left(reader: str) -> int | None:
@@ -277,24 +155,10 @@ def test_blocked_pin(card_process: StartCard, agent: Callable[..., Agent]) -> No
     assert info.value.code == "pin_blocked"
 
 
-def _auth_in_thread(running: Agent) -> tuple[threading.Thread, list[object]]:
-    outcome: list[object] = []
-
-    def call() -> None:
-        try:
-            outcome.append(running.client().authenticate(Challenge.new().nonce))
-        except BridgeCallError as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=call)
-    thread.start()
-    return thread, outcome
-
-
 def test_card_pulled_during_auth(card_process: StartCard, agent: Callable[..., Agent]) -> None:
     cps = card_process("cps-doctor")
     running = agent(fifo=True)
-    thread, outcome = _auth_in_thread(running)
+    thread, outcome = running.authenticate_in_thread()
     with running.pin_file.open("w") as pin:  # opens once the agent waits for the PIN
         cps.ctl("remove")
         time.sleep(0.6)  # pcscd notices at its next poll
@@ -311,7 +175,7 @@ def test_concurrent_auth_on_one_card_is_busy(
 ) -> None:
     card_process("cps-doctor")
     running = agent(fifo=True)
-    first, outcome = _auth_in_thread(running)
+    first, outcome = running.authenticate_in_thread()
     with running.pin_file.open("w") as pin:  # the first request now holds the card
         with pytest.raises(BridgeCallError) as info:
             running.client().authenticate(Challenge.new().nonce)

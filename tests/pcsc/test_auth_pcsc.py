@@ -24,8 +24,9 @@ from cardkit.auth import (
 from cardkit.cps import CardType
 from cardkit.pkcs11 import Algorithm, Module
 from mocks import pki
+from mocks.harness import CardProcess
 from mocks.profiles import load_profile
-from tests.pcsc.conftest import OPENSC_CONF, CardProcess, Pcsc
+from tests.pcsc.conftest import OPENSC_CONF, Pcsc
 
 StartCard = Callable[[str], CardProcess]
 ORIGIN = "https://portal.example"

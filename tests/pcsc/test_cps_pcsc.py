@@ -24,10 +24,11 @@ from cardkit.transport import CardRemoved
 from cardkit.transport.pcsc import PcscConnection
 from mocks.cards import build_card
 from mocks.cards.cps import CpsMockCard
+from mocks.harness import CardProcess
 from mocks.pki import card_credentials
 from mocks.profiles import list_profiles, load_profile
 from tests.conftest import require_tool
-from tests.pcsc.conftest import OPENSC_CONF, CardProcess, Pcsc, ServeCard
+from tests.pcsc.conftest import OPENSC_CONF, Pcsc, ServeCard
 
 StartCard = Callable[[str], CardProcess]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -12,18 +13,21 @@ import pytest
 
 from cardkit.apdu import ApduChannel, CommandAPDU
 from cardkit.atr import CardFamily, identify
+from cardkit.cps import CpsCard
 from cardkit.errors import WrongPin
 from cardkit.transport import (
     CardRemoved,
     EventKind,
     NoCard,
+    ReaderBusy,
     ReaderMonitor,
     ReaderState,
 )
 from cardkit.transport.pcsc import PcscBackend, PcscConnection
 from mocks.cards import Access, build_card
+from mocks.harness import wait_for_card
 from mocks.vpcd import SlotBusy, VpcdCard
-from tests.pcsc.conftest import Pcsc, ServeCard, wait_for_card
+from tests.pcsc.conftest import Pcsc, ServeCard
 
 SELECT_MF = bytes.fromhex("00a4000c023f00")
 
@@ -241,3 +245,51 @@ def test_monitor_stops_at_once_even_with_a_long_wait(pcsc: Pcsc) -> None:
     monitor.stop(timeout=10)
     assert monitor._thread is None  # joined: the wait was cancelled, not timed out
     backend.close()
+
+
+HOLDER = """
+import sys, time
+from smartcard import scard
+hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+hr, card, proto = scard.SCardConnect(ctx, sys.argv[1], scard.SCARD_SHARE_SHARED,
+                                     scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+assert hr == 0, hr
+sys.stdin.readline()  # "go"
+assert scard.SCardBeginTransaction(card) == 0
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_card_held_by_another_program(
+    pcsc: Pcsc, serve_card: ServeCard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pcsc-lite waits without end in SCardConnect and SCardBeginTransaction while another
+    program holds a transaction; cardkit gives up after its deadline with ReaderBusy, both
+    when connecting and when its own connection starts a transaction, and the card serves
+    again once the other program lets go."""
+    serve_card("cps-doctor")
+    reader = pcsc.readers[0]
+    monkeypatch.setattr(PcscConnection, "lock_timeout", 1.0)
+    early = PcscConnection(reader)  # connected before the other program locks the card
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, reader],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(ReaderBusy, match="in use by another program"):
+            CpsCard(early).certificates()
+        early.disconnect()  # harmless: the abandoned handle is the helper thread's now
+        with pytest.raises(ReaderBusy, match="in use by another program"):
+            PcscConnection(reader)
+    finally:
+        holder.kill()
+        holder.wait(10)
+    with PcscConnection(reader) as again:
+        assert CpsCard(again).pin_status().tries_left == 3

@@ -93,6 +93,7 @@ class TestIdentify:
             ),
             (VITALE2, CardFamily.VITALE, "Vitale 2"),
             ("3B 75 13 00 00 4C 09 EA 90 00", CardFamily.VITALE, "Vitale 2"),
+            ("3B 75 13 00 00 45 09 FA 90 00", CardFamily.VITALE, "Vitale 2"),
             (VITALE1, CardFamily.VITALE, "Vitale 1"),
         ],
     )

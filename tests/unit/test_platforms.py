@@ -27,6 +27,20 @@ def _modules(package: object) -> list[str]:
     return [m.name for m in pkgutil.walk_packages(path, prefix)]
 
 
+def _python(script: str) -> str:
+    """Run ``script`` in a fresh interpreter (nothing imported yet); its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_every_module_imports_without_posix_only_modules() -> None:
     names = _modules(cardkit) + _modules(agent)
     assert "cardkit.access" in names and "agent.daemon" in names
@@ -40,16 +54,7 @@ def test_every_module_imports_without_posix_only_modules() -> None:
         "    __import__(name)\n"
         "print('ok')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert _python(script) == "ok"
 
 
 def test_portal_side_imports_no_card_stack() -> None:
@@ -63,16 +68,7 @@ def test_portal_side_imports_no_card_stack() -> None:
         " if m in sys.modules]\n"
         "print(loaded)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert _python(script) == "[]"
 
 
 def test_library_never_imports_the_applications() -> None:
@@ -152,3 +148,28 @@ def test_runtime_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     info.write(tmp_path / "win")
     assert calls == []
     assert RuntimeInfo.read(tmp_path / "missing") is None
+
+
+def test_console_prompt_on_windows_uses_the_console_buffers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Windows has no /dev/tty: the console prompt reads CONIN$ and writes CONOUT$."""
+    import builtins
+
+    from agent.prompt import ConsolePrompt
+
+    opened: list[str] = []
+    answers = tmp_path / "in"
+    answers.write_text("oui\n", encoding="utf-8")
+    real_open = builtins.open
+
+    def fake_open(path: str, mode: str = "r", **kw: object) -> object:
+        opened.append(path)
+        target = answers if path == "CONIN$" else tmp_path / "out"
+        return real_open(target, mode, encoding="utf-8")
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert ConsolePrompt().ask_consent("https://portal.example", "lire la carte") is True
+    assert opened == ["CONOUT$", "CONIN$"]
+    assert "Autoriser https://portal.example" in (tmp_path / "out").read_text(encoding="utf-8")
