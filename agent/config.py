@@ -6,7 +6,7 @@ Keys (all optional)::
     allowed_origins = ["https://portal.example"]  # exact scheme://host[:port]
     pkcs11_module = ""                            # default: discovery (Cryptolib, OpenSC...)
     log_level = "INFO"
-    pin_provider = "auto"                         # auto | dialog | console | scripted:FILE
+    pin_provider = "auto"                         # auto | dialog | console | pinpad
     audit_log = ""                                # default: <log dir>/audit.jsonl
 """
 
@@ -20,9 +20,16 @@ from typing import Any
 import platformdirs
 
 from cardkit.auth.origin import normalize_origin
+from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.app import DEFAULT_PORT
 
 APP = "cardkit"
+
+
+class ConfigError(CardkitError, ValueError):
+    """The agent's configuration file says something the agent refuses."""
+
+    code = "config_invalid"
 
 
 def config_path() -> Path:
@@ -55,6 +62,12 @@ class AgentConfig:
         if not path.is_file():
             return cls()
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        if str(data.get("pin_provider", "")).startswith("scripted"):
+            # A file another program could write must never switch off the PIN and consent
+            # dialogs: the scripted prompt is a command-line choice, in test mode only.
+            raise ConfigError(
+                f"{path}: pin_provider = scripted is accepted only on the command line"
+            )
         config = cls()
         return config.with_overrides(
             port=data.get("port"),

@@ -15,9 +15,10 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import threading
 from pathlib import Path
+
+from agent.private import open_private
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,27 @@ class ConsentStore:
         self.path = path
         self._key = key
         self._lock = threading.Lock()
+        # The file as last read, keyed by its (mtime, size): status requests ask for the
+        # decision on every call, and ``cardkit agent origins`` may change the file meanwhile.
+        self._seen: tuple[tuple[int, ...] | None, dict[str, dict[str, object]]] = (None, {})
+
+    def _stamp(self) -> tuple[int, ...] | None:
+        """Every write replaces the file (a new inode), so the inode alone tells a change;
+        mtime and size guard filesystems that reuse inodes at once."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
+    def _current(self) -> dict[str, dict[str, object]]:
+        """The decisions, re-read only when the file changed (under ``self._lock``)."""
+        stamp = self._stamp()
+        if stamp is None:
+            return {}
+        if self._seen[0] != stamp:
+            self._seen = (stamp, self._read())
+        return self._seen[1]
 
     def _mac(self, decisions: dict[str, dict[str, object]]) -> str:
         canonical = json.dumps(decisions, sort_keys=True, separators=(",", ":")).encode()
@@ -49,16 +71,15 @@ class ConsentStore:
         return decisions
 
     def _write(self, decisions: dict[str, dict[str, object]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         sealed = {"decisions": decisions, "mac": self._mac(decisions)}
-        tmp.write_text(json.dumps(sealed, indent=2, sort_keys=True), encoding="utf-8")
-        os.chmod(tmp, 0o600)
+        with open_private(tmp, "w") as f:
+            f.write(json.dumps(sealed, indent=2, sort_keys=True))
         tmp.replace(self.path)  # atomic: a crash leaves the old or the new file, never half
 
     def decision(self, origin: str) -> bool | None:
         with self._lock:
-            entry = self._read().get(origin)
+            entry = self._current().get(origin)
         return None if entry is None else bool(entry.get("allowed"))
 
     def record(self, origin: str, allowed: bool) -> None:

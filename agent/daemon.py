@@ -18,15 +18,17 @@ from pathlib import Path
 import uvicorn
 from filelock import FileLock, Timeout
 
-from agent.audit import AuditLog
+from agent.audit import AuditLog, RefusalAudit
 from agent.config import AgentConfig, runtime_dir
 from agent.consent import open_consent_store
+from agent.private import harden_process, open_private
 from agent.prompt import prompt_from_spec
 from agent.service import AgentService
 from agent.signer import SignerProcess
 from cardkit import __version__
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge import create_app
+from cardkit.pcsc_bridge.peers import PeerGuard, guarded_protocol
 from cardkit.pkcs11 import find_module
 from cardkit.transport import pcsc_backend
 
@@ -86,12 +88,8 @@ class RuntimeInfo:
 
     def write(self, directory: Path | None = None) -> Path:
         target = self.path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if sys.platform != "win32":
-            os.chmod(target.parent, 0o700)
         tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open_private(tmp, "w") as f:
             json.dump(self.__dict__, f)
         tmp.replace(target)
         return target
@@ -166,6 +164,7 @@ class _Server(uvicorn.Server):
 
 
 def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
+    harden_process()
     lock = InstanceLock(lock_path or runtime_dir() / "agent.lock")
     lock.acquire()
     with contextlib.ExitStack() as stack:
@@ -189,11 +188,19 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
         runtime = RuntimeInfo.new(config.port)
         runtime_file = runtime.write()
         stack.callback(runtime_file.unlink, missing_ok=True)
+        guard = PeerGuard()
+        if not guard.available:
+            raise AgentError(
+                f"cannot tell which user owns a loopback connection on {sys.platform}: "
+                "refusing to serve the cards to every local program"
+            )
         app = create_app(
             service,
             port=config.port,
             allowed_origins=lambda: origins,
             control_token=runtime.control_token,
+            peer_guard=guard,
+            on_refused=RefusalAudit(audit).record,
         )
         audit.record(
             "start",
@@ -219,6 +226,7 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
                 lifespan="off",
                 timeout_keep_alive=5,
                 limit_concurrency=64,
+                http=guarded_protocol(guard),
             )
         )
         server.run(sockets=sockets)  # returns on SIGINT/SIGTERM

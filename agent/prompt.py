@@ -28,6 +28,9 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
+#: The scripted prompt is refused unless this is "1" (tests and demos set it explicitly).
+TEST_MODE_VARIABLE = "CARDKIT_TEST_MODE"
+
 
 @dataclass(frozen=True)
 class PinRequest:
@@ -198,6 +201,11 @@ def prompt_from_spec(spec: str) -> UserPrompt:
     if spec == "console":
         return ConsolePrompt()
     if spec.startswith("scripted:"):
+        if os.environ.get(TEST_MODE_VARIABLE) != "1":
+            raise ValueError(
+                f"the scripted PIN provider answers every PIN and consent question: it is for "
+                f"tests and demos only, and needs {TEST_MODE_VARIABLE}=1 in the environment"
+            )
         return ScriptedPrompt(Path(spec.removeprefix("scripted:")))
     raise ValueError(
         f"unknown PIN provider {spec!r} (auto, dialog, console, pinpad, scripted:FILE)"

@@ -75,6 +75,7 @@ class AgentService:
         self.monitor = ReaderMonitor(backend, wait_timeout=MONITOR_WAIT, queue_events=False)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._questions: dict[str, threading.Lock] = {}
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[EventPayload]]] = []
         self._sub_lock = threading.Lock()
         self.monitor.subscribe(self._on_event)
@@ -159,12 +160,21 @@ class AgentService:
             lock.release()
 
     def _check_consent(self, origin: str, action: str) -> None:
-        decision = self.consent.decision(origin)
-        if decision is None:
-            decision = self.prompt.ask_consent(origin, action)
-            self.consent.record(origin, decision)
-        if not decision:
+        """One consent question in flight per origin: concurrent requests wait for its
+        answer instead of opening dialogs of their own, so twenty "no" and one late "yes"
+        cannot race each other; a decision, once recorded, is what every request sees."""
+        if self.consent.decision(origin) is None:
+            with self._locks_guard:
+                question = self._questions.setdefault(origin, threading.Lock())
+            with question:
+                if self.consent.decision(origin) is None:
+                    self.consent.record(origin, self.prompt.ask_consent(origin, action))
+        if not self.consent.decision(origin):
             raise ConsentDenied("the user did not allow this site")
+
+    def refused(self, origin: str) -> bool:
+        """Whether the user refused ``origin``: it then gets nothing but the refusal."""
+        return self.consent.decision(origin) is False
 
     def _pick(self, origin: str, family: CardFamily, wanted: str | None) -> str:
         return resolve_reader(

@@ -40,6 +40,9 @@ class WorkerDied(CardkitError):
 def _serve(conn: Connection, module_path: str, environ: dict[str, str]) -> None:
     """The child: load the module once, answer requests until the pipe closes."""
     os.environ.update(environ)
+    from agent.private import harden_process
+
+    harden_process()  # this process holds PINs in memory: no core dump, no ptrace
     from cardkit.access import create_login_token  # imported here: the child owns PyKCS11
     from cardkit.algorithms import Algorithm
     from cardkit.pkcs11 import Module

@@ -222,6 +222,7 @@ def start_agent(
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_STATE_HOME": str(home / "state"),
         "XDG_RUNTIME_DIR": str(home / "run"),
+        "CARDKIT_TEST_MODE": "1",  # the scripted prompt is refused otherwise
         **(env or {}),
     }
     (home / "run").mkdir(mode=0o700, exist_ok=True)

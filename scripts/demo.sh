@@ -79,5 +79,6 @@ Ctrl-C stops the agent; scripts/demo.sh stop stops the mock cards.
 
 TXT
 export OPENSC_CONF="$here/mocks/opensc.conf"
+export CARDKIT_TEST_MODE=1  # the scripted PIN provider is refused without it
 exec .venv/bin/cardkit agent run --port "$port" --allow-origin "$origin" \
   --allow-origin http://localhost:8000 --pin-provider "scripted:$pinfile"

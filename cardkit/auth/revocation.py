@@ -6,10 +6,13 @@ busy portal asks the responder once per certificate per update period, not once 
 
 Policy (:class:`RevocationPolicy`):
 - ``off``: no revocation check;
-- ``soft-fail``: use what can be fetched; a revoked certificate is refused, an unreachable
-  responder is not (logged);
-- ``hard-fail``: revocation information must be obtained for every certificate in the path,
-  and say "good".
+- ``hard-fail`` (the default, as Web eID does for OCSP): revocation information must be
+  obtained for every certificate in the path, and say "good";
+- ``soft-fail``: an explicit, logged choice: use what can be fetched; a revoked certificate
+  is refused, an unreachable responder is not (a warning each time).
+
+Every fetch is bounded (``timeout``, 5 s by default): a responder that accepts and never
+answers costs at most that, per URL.
 """
 
 from __future__ import annotations
@@ -46,12 +49,12 @@ class _Cached:
     until: dt.datetime
 
 
-def _http(url: str, body: bytes | None = None) -> bytes:
+def _http(url: str, body: bytes | None = None, timeout: float = FETCH_TIMEOUT) -> bytes:
     if not url.startswith(("http://", "https://")):
         raise OSError(f"not an http(s) URL: {url}")
     headers = {"Content-Type": "application/ocsp-request"} if body is not None else {}
     request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - checked above
-    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as answer:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
         data: bytes = answer.read(MAX_ANSWER + 1)
     if len(data) > MAX_ANSWER:
         raise OSError(f"answer from {url} is larger than {MAX_ANSWER} bytes")
@@ -85,8 +88,9 @@ def _urls(cert: x509.Certificate, kind: str) -> list[str]:
 class RevocationSource:
     """Fetches and caches OCSP responses (per certificate) and CRLs (per URL)."""
 
-    def __init__(self, fetch: object = None) -> None:
-        self._fetch = fetch or _http
+    def __init__(self, fetch: object = None, *, timeout: float = FETCH_TIMEOUT) -> None:
+        self._fetch = fetch or (lambda url, body: _http(url, body, timeout))
+        self.timeout = timeout
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._lock = threading.Lock()
         self.fetches = 0

@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -53,8 +54,35 @@ from cardkit.identity import (
     identity_from_certificate,
 )
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 MIN_TOKEN, MAX_TOKEN = 100, 10_000
+MAX_NESTING = 4
+
+
+def _nesting(text: str) -> int:
+    """How deep JSON brackets go, strings skipped: linear, no recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 MAX_CACHED = 10_000  # certificates remembered by the caches before they start afresh
 #: Authentication-certificate policies of the mocks' TEST hierarchy. Production portals
 #: configure IGC-Santé's (not public here).
@@ -98,7 +126,9 @@ class ValidatorConfig:
     accepted_policies: frozenset[str] = TEST_AUTH_POLICIES
     transport_policies: frozenset[str] = DEFAULT_TRANSPORT_POLICIES
     clock_skew: dt.timedelta = dt.timedelta(minutes=2)
-    revocation: RevocationPolicy = RevocationPolicy.SOFT_FAIL
+    revocation: RevocationPolicy = RevocationPolicy.HARD_FAIL
+    #: Seconds one OCSP or CRL fetch may take.
+    revocation_timeout: float = 5.0
     #: How long a successful path validation (same certificate) is reused.
     path_cache_ttl: dt.timedelta = dt.timedelta(minutes=5)
 
@@ -126,7 +156,14 @@ class Validator:
         self, config: ValidatorConfig, revocation_source: RevocationSource | None = None
     ) -> None:
         self.config = config
-        self.revocation_source = revocation_source or RevocationSource()
+        self.revocation_source = revocation_source or RevocationSource(
+            timeout=config.revocation_timeout
+        )
+        if config.revocation is RevocationPolicy.SOFT_FAIL:
+            log.warning(
+                "revocation is soft-fail: a certificate whose status cannot be fetched is "
+                "accepted (an explicit choice; hard-fail is the default)"
+            )
         self._path_cache: dict[str, tuple[dt.datetime, list[x509.Certificate]]] = {}
         self._good_revocation: set[tuple[str, bytes, str]] = set()
         self._lock = threading.Lock()
@@ -179,9 +216,13 @@ class Validator:
             raise TokenRejected(
                 "token_size", f"{len(token)} characters, expected {MIN_TOKEN} to {MAX_TOKEN}"
             )
+        # A token is one flat object of strings: anything nested deeper than that is
+        # refused before the parser recurses into it (RecursionError is no answer).
+        if _nesting(token) > MAX_NESTING:
+            raise TokenRejected("token_malformed", "nested deeper than a token is")
         try:
             fields = json.loads(token)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise TokenRejected("token_malformed", "not JSON") from None
         if not isinstance(fields, dict):
             raise TokenRejected("token_malformed", "not a JSON object")
@@ -291,6 +332,9 @@ class Validator:
         if missing and policy is RevocationPolicy.HARD_FAIL:
             names = ", ".join(c.subject.rfc4514_string() for c in missing)
             raise TokenRejected("revocation_unavailable", f"no OCSP or CRL answer for {names}")
+        if missing:
+            names = ", ".join(c.subject.rfc4514_string() for c in missing)
+            log.warning("soft-fail: no revocation status for %s; accepted", names)
         if not responses and not crls:
             return  # soft-fail, nothing reachable
         # The same answers (cached until their nextUpdate by the source) give the same

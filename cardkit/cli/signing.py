@@ -157,8 +157,9 @@ def token_create(  # noqa: PLR0917
 @click.option(
     "--revocation",
     type=click.Choice([p.value for p in RevocationPolicy]),
-    default="soft-fail",
+    default="hard-fail",
     show_default=True,
+    help="hard-fail: a certificate whose status cannot be fetched is rejected",
 )
 @json_option
 def token_verify(  # noqa: PLR0917

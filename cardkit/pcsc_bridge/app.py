@@ -20,9 +20,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cardkit import __version__
-from cardkit.errors import CardkitError
+from cardkit.errors import CardkitError, ConsentDenied
 from cardkit.pcsc_bridge.contract import BridgeService
 from cardkit.pcsc_bridge.openapi import openapi_document
+from cardkit.pcsc_bridge.peers import PeerGuard
 from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, BridgeError, problem_for
 from cardkit.pcsc_bridge.security import BodyTooLarge, BridgeSecurity
 
@@ -66,12 +67,16 @@ def create_app(
     allowed_origins: Callable[[], frozenset[str]],
     timeout: float = REQUEST_TIMEOUT,
     control_token: str | None = None,
+    peer_guard: PeerGuard | None = None,
+    on_refused: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> BridgeSecurity:
     """The ASGI application, security middleware outermost.
 
     ``allowed_origins`` is a callable returning the current allowlist (the agent may change
     it at run time); ``control_token`` opens the read-only control channel to local tools
-    of the agent's user (see :mod:`cardkit.pcsc_bridge.security`).
+    of the agent's user (see :mod:`cardkit.pcsc_bridge.security`); ``peer_guard`` refuses
+    connections of other users (see :mod:`cardkit.pcsc_bridge.peers`); ``on_refused`` hears
+    of every refusal at the front door (the agent audits them).
     """
 
     async def call(function: Any, *args: Any) -> Any:
@@ -85,7 +90,13 @@ def create_app(
                 504, "timeout", "the card or the user did not answer in time"
             ) from None
 
+    def not_refused(request: Request) -> None:
+        origin = request.scope.get("state", {}).get("origin")
+        if origin is not None and service.refused(origin):
+            raise ConsentDenied("the user did not allow this site")
+
     async def status(request: Request) -> Response:
+        not_refused(request)
         # Answered from the reader monitor's snapshot: no thread hop, no PC/SC round trip.
         return JSONResponse(service.status())
 
@@ -103,6 +114,7 @@ def create_app(
         return JSONResponse(await call(service.read_vitale, origin, _card_field(data)))
 
     async def events(request: Request) -> Response:
+        not_refused(request)
         queue = service.subscribe()
 
         async def stream() -> AsyncIterator[bytes]:
@@ -161,5 +173,10 @@ def create_app(
         },
     )
     return BridgeSecurity(
-        app, port=port, allowed_origins=allowed_origins, control_token=control_token
+        app,
+        port=port,
+        allowed_origins=allowed_origins,
+        control_token=control_token,
+        peer_guard=peer_guard,
+        on_refused=on_refused,
     )

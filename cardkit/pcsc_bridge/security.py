@@ -24,6 +24,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from cardkit.pcsc_bridge.peers import PeerGuard
 from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, problem_body
 
 Scope = MutableMapping[str, Any]
@@ -60,8 +61,12 @@ class BridgeSecurity:
         allowed_origins: Callable[[], frozenset[str]],
         max_body: int = MAX_BODY,
         control_token: str | None = None,
+        peer_guard: PeerGuard | None = None,
+        on_refused: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.app = app
+        self.peer_guard = peer_guard
+        self.on_refused = on_refused
         self._control = f"Bearer {control_token}".encode() if control_token else None
         self.port = port
         self.allowed_origins = allowed_origins
@@ -69,9 +74,22 @@ class BridgeSecurity:
         self.hosts = frozenset(f"{h}:{port}" for h in LOOPBACK_HOSTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
+        if scope["type"] != "http":  # websocket and anything newer: not part of the bridge
+            if scope["type"] == "websocket":
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if self.peer_guard is not None:
+            verdict = self.peer_guard.verdict(_address(scope, "client"), _address(scope, "server"))
+            if not verdict.allowed:
+                self._refused("peer_not_allowed", scope, owner=verdict.owner)
+                await _problem(
+                    send, 403, "peer_not_allowed", "the bridge serves only its own user's programs"
+                )
+                return
         headers = _headers(scope)
         if headers.get("host", "").lower() not in self.hosts:
             await _problem(
@@ -103,6 +121,10 @@ class BridgeSecurity:
                 return
         scope.setdefault("state", {})["origin"] = origin
         await self.app(scope, self._limited(receive, send, cors), self._with_cors(send, cors))
+
+    def _refused(self, code: str, scope: Scope, **fields: Any) -> None:
+        if self.on_refused is not None:
+            self.on_refused(code, {"path": str(scope.get("path", ""))[:200], **fields})
 
     def _is_control(self, scope: Scope, headers: dict[str, str]) -> bool:
         given = headers.get("authorization")
@@ -158,6 +180,13 @@ class BridgeSecurity:
             return message
 
         return wrapped
+
+
+def _address(scope: Scope, key: str) -> tuple[str, int] | None:
+    value = scope.get(key)
+    if isinstance(value, list | tuple) and len(value) >= 2:
+        return str(value[0]), int(value[1])
+    return None
 
 
 class BodyTooLarge(Exception):

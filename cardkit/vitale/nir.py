@@ -202,9 +202,11 @@ class Nir:
         return f"{b[0]} {b[1:3]} {b[3:5]} {b[5:7]} {b[7:10]} {b[10:13]} {self.key}"
 
     def masked(self) -> str:
-        """For logs and audit: place of birth and order number hidden."""
+        """For logs, audit and screens that need no more: sex, year and month of birth,
+        what a practice needs to tell the people on one card apart. Place of birth, order
+        number and key stay hidden (with them a NIR can be rebuilt from a few guesses)."""
         b = self.body
-        return f"{b[0]} {b[1:3]} {b[3:5]} {b[5:7]} *** *** {self.key}"
+        return f"{b[0]} {b[1:3]} {b[3:5]} ** *** *** **"
 
     def to_dict(self) -> dict[str, Any]:
         """The full number and its fields: for the person who typed or holds it, never logs."""

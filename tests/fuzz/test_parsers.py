@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,3 +115,41 @@ def test_channel_on_hostile_card(answers: list[bytes]) -> None:
     channel = ApduChannel(backend.connect("r"), max_response=4096)
     with contextlib.suppress(CardkitError):
         channel.send(CommandAPDU(0, 0xB0, 0, 0, le=256))
+
+
+_VALIDATOR = None
+
+
+def _validator() -> Any:
+    global _VALIDATOR  # noqa: PLW0603 - built once: path validation setup is the slow part
+    if _VALIDATOR is None:
+        from cardkit.auth import RevocationPolicy, Validator, ValidatorConfig
+        from mocks import pki
+
+        _VALIDATOR = Validator(
+            ValidatorConfig(
+                pki.trust_anchors(), pki.intermediates(), revocation=RevocationPolicy.OFF
+            )
+        )
+    return _VALIDATOR
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=12_000),
+        st.text(max_size=12_000),
+        st.integers(1, 12_000).map(lambda n: "[" * n + "]" * n),
+        st.integers(1, 5_000).map(lambda n: '{"a":' * n + "1" + "}" * n),
+        st.dictionaries(st.text(max_size=20), st.text(max_size=200)).map(json.dumps),
+    )
+)
+def test_validator_input(data: bytes | str) -> None:
+    """Anything a browser could post as a token: rejected with a reason, never another
+    exception (no RecursionError, no decoding error, no crash in the parser)."""
+    from cardkit.auth import MemoryNonceStore, TokenRejected
+
+    try:
+        _validator().validate(data, "https://portal.example", "N" * 43, MemoryNonceStore())
+    except TokenRejected as exc:
+        assert exc.reason

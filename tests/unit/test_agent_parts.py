@@ -124,9 +124,15 @@ def test_audit_log_refuses_secrets(tmp_path: Path) -> None:
     assert entry["event"] == "auth" and entry["origin"] == "https://a.example"
 
 
-def test_scripted_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_scripted_provider(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pin = tmp_path / "pin"
     pin.write_text("1234\n")
+    monkeypatch.delenv("CARDKIT_TEST_MODE", raising=False)
+    with pytest.raises(ValueError, match="CARDKIT_TEST_MODE=1"):
+        prompt_from_spec(f"scripted:{pin}")
+    monkeypatch.setenv("CARDKIT_TEST_MODE", "1")
     provider = prompt_from_spec(f"scripted:{pin}")
     assert isinstance(provider, ScriptedPrompt) and "TEST ONLY" in provider.name
     assert "SCRIPTED" in caplog.text  # announced loudly
@@ -136,6 +142,13 @@ def test_scripted_provider(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     assert provider.choose_card("https://a.example", ["r1", "r2"]) == "r1"
     pin.unlink()
     assert provider.ask_pin(request) is None  # cancelled, not an empty PIN
+
+
+def test_scripted_provider_never_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('pin_provider = "scripted:/tmp/pin"\n')
+    with pytest.raises(ValueError, match="only on the command line"):
+        AgentConfig.load(path)
 
 
 def test_provider_specs() -> None:
@@ -189,3 +202,112 @@ def test_pinpad_provider_delegates_questions(monkeypatch: pytest.MonkeyPatch) ->
     provider = prompt_from_spec("pinpad")
     assert provider.uses_pinpad and provider.name == "pinpad"
     assert isinstance(provider, PinpadPrompt) and provider.ui.name == "console"
+
+
+def test_one_consent_question_per_origin(tmp_path: Path) -> None:
+    """Twenty concurrent requests from a new origin open one dialog; its "no" holds for all
+    of them, and no later answer can turn it into a "yes"."""
+    import threading
+    import time
+    from typing import cast
+
+    from agent.service import AgentService
+    from agent.signer import SignerProcess
+    from cardkit.errors import ConsentDenied
+    from cardkit.transport.inprocess import InProcessBackend
+
+    asked: list[str] = []
+
+    class SlowNo(ConsolePrompt):
+        def ask_consent(self, origin: str, action: str) -> bool:
+            asked.append(origin)
+            time.sleep(0.2)  # a person reading the dialog
+            return len(asked) > 1  # a second dialog would say yes
+
+    service = AgentService(
+        backend=InProcessBackend(),
+        signer=cast(SignerProcess, None),
+        prompt=SlowNo(),
+        consent=ConsentStore(tmp_path / "consent.json", b"k" * 32),
+        audit=AuditLog(tmp_path / "audit.jsonl"),
+    )
+    outcomes: list[str] = []
+
+    def read() -> None:
+        try:
+            service.read_vitale("https://portal.example", None)
+            outcomes.append("served")
+        except ConsentDenied:
+            outcomes.append("denied")
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert asked == ["https://portal.example"]
+    assert outcomes == ["denied"] * 20
+    assert service.refused("https://portal.example")
+
+
+def test_private_files_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0)
+    try:
+        log = AuditLog(tmp_path / "logs" / "audit.jsonl")
+        log.record("start")
+        store = ConsentStore(tmp_path / "state" / "consent.json", b"k" * 32)
+        store.record("https://a.example", True)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "logs").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "logs" / "audit.jsonl").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "state" / "consent.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_audit_log_rotates(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl", max_bytes=400, keep=2)
+    for i in range(40):
+        log.record("refused", code="origin_not_allowed", n=i)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["audit.jsonl", "audit.jsonl.1", "audit.jsonl.2"]
+    assert all(p.stat().st_size < 400 + 200 for p in tmp_path.iterdir())
+    last = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])
+    assert last["n"] == 39
+
+
+def test_refusals_are_rate_limited(tmp_path: Path) -> None:
+    from agent.audit import RefusalAudit
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    refusals = RefusalAudit(log, limit=3, window=0.2)
+    for _ in range(50):
+        refusals.record("peer_not_allowed", {"path": "/v1/status"})
+    import time
+
+    time.sleep(0.3)
+    refusals.record("peer_not_allowed", {"path": "/v1/status"})
+    events = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["refused"] * 3 + ["refused_suppressed", "refused"]
+    assert events[3]["count"] == 47
+
+
+def test_agent_processes_dump_no_core() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import ctypes, resource\n"
+        "from agent.private import harden_process\n"
+        "harden_process()\n"
+        "libc = ctypes.CDLL(None)\n"
+        "print(resource.getrlimit(resource.RLIMIT_CORE), libc.prctl(3, 0, 0, 0, 0))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "(0, 0) 0"  # no core; PR_GET_DUMPABLE says 0

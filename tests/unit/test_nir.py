@@ -57,7 +57,7 @@ class TestValid:
     def test_output(self) -> None:
         nir = Nir.parse("269054958815780")
         assert nir.formatted() == "2 69 05 49 588 157 80"
-        assert nir.masked() == "2 69 05 49 *** *** 80"
+        assert nir.masked() == "2 69 05 ** *** *** **"
         assert nir.number == "269054958815780" and str(nir) == nir.masked()
         assert "588" not in repr(nir)  # tracebacks and debug logs get the masked form
 

@@ -1,0 +1,220 @@
+"""Who is at the other end of a loopback connection: the bridge serves only its own user.
+
+An ``Origin`` header proves nothing about the caller: any local program can send one. On a
+shared practice PC (several sessions on a terminal server, service accounts, other local
+users) the bridge must refuse connections that do not come from the user the agent runs
+for, whatever the headers say. The kernel knows who owns each socket:
+
+- Linux: ``/proc/net/tcp`` and ``/proc/net/tcp6`` list every TCP socket of this network
+  namespace with its owner's UID; the peer's socket is the one whose local address is the
+  connection's remote end and whose remote address is the bridge's own.
+- Windows: ``GetExtendedTcpTable`` gives the owning process of each connection, and
+  ``ProcessIdToSessionId`` its logon session: the peer must run in the agent's own session
+  (on a terminal server each user has theirs; services run in session 0).
+
+The verdict is taken once per connection (when uvicorn accepts it, see
+:func:`guarded_protocol`) and kept until the connection closes, so a keep-alive connection
+pays the lookup once and a reused port can never inherit another connection's verdict.
+Platforms without a lookup here fail closed: nothing is served (see :class:`PeerGuard`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+PROC_NET = Path("/proc/net")
+
+
+def _proc_hex(host: str, port: int) -> str:
+    """An address as ``/proc/net/tcp{,6}`` prints it: the IP in host-order 32-bit words."""
+    packed = ipaddress.ip_address(host).packed
+    if sys.byteorder == "little":
+        packed = b"".join(packed[i : i + 4][::-1] for i in range(0, len(packed), 4))
+    return f"{packed.hex().upper()}:{port:04X}"
+
+
+def socket_owner_linux(peer: Address, local: Address, proc: Path = PROC_NET) -> int | None:
+    """The UID owning the socket at ``peer`` connected to ``local``; None if not found."""
+    table = "tcp6" if ":" in peer[0] else "tcp"
+    want_local, want_remote = _proc_hex(*peer), _proc_hex(*local)
+    try:
+        lines = (proc / table).read_text(encoding="ascii").splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote:
+            return int(fields[7])
+    return None
+
+
+# --- Windows -----------------------------------------------------------------------------
+
+_AF_INET, _AF_INET6 = 2, 23
+_TCP_TABLE_OWNER_PID_ALL = 5
+_ROW4 = struct.Struct("<6I")  # state, local addr, local port, remote addr, remote port, pid
+_ROW6 = struct.Struct("<16sII16sIIII")  # laddr, lscope, lport, raddr, rscope, rport, st, pid
+
+
+def _port(dword: int) -> int:
+    """MIB ports are in network order in the low 16 bits of a little-endian DWORD."""
+    return int.from_bytes(dword.to_bytes(4, "little")[:2], "big")
+
+
+def parse_tcp_table(buffer: bytes, ipv6: bool) -> list[tuple[Address, Address, int]]:
+    """(local, remote, owning pid) rows of a MIB_TCP[6]TABLE_OWNER_PID."""
+    (count,) = struct.unpack_from("<I", buffer, 0)
+    rows: list[tuple[Address, Address, int]] = []
+    if ipv6:
+        for i in range(count):
+            laddr, _, lport, raddr, _, rport, _, pid = _ROW6.unpack_from(buffer, 4 + i * _ROW6.size)
+            local = (str(ipaddress.IPv6Address(laddr)), _port(lport))
+            rows.append((local, (str(ipaddress.IPv6Address(raddr)), _port(rport)), pid))
+        return rows
+    for i in range(count):
+        _, laddr, lport, raddr, rport, pid = _ROW4.unpack_from(buffer, 4 + i * _ROW4.size)
+        local = (str(ipaddress.IPv4Address(laddr.to_bytes(4, "little"))), _port(lport))
+        rows.append(
+            (local, (str(ipaddress.IPv4Address(raddr.to_bytes(4, "little"))), _port(rport)), pid)
+        )
+    return rows
+
+
+def _windows_session_of(pid: int) -> int | None:
+    import ctypes
+
+    session = ctypes.c_uint32()
+    kernel32 = ctypes.WinDLL("kernel32")  # type: ignore[attr-defined]
+    if not kernel32.ProcessIdToSessionId(ctypes.c_uint32(pid), ctypes.byref(session)):
+        return None
+    return int(session.value)
+
+
+def socket_owner_windows(peer: Address, local: Address) -> int | None:
+    """The logon session of the process owning the socket at ``peer`` connected to ``local``."""
+    import ctypes
+
+    ipv6 = ":" in peer[0]
+    iphlpapi = ctypes.WinDLL("iphlpapi")  # type: ignore[attr-defined]
+    size = ctypes.c_uint32(0)
+    family = _AF_INET6 if ipv6 else _AF_INET
+    for _ in range(3):  # the table can grow between the size query and the read
+        buffer = ctypes.create_string_buffer(size.value or 4)
+        result = iphlpapi.GetExtendedTcpTable(
+            buffer, ctypes.byref(size), False, family, _TCP_TABLE_OWNER_PID_ALL, 0
+        )
+        if result == 0:
+            break
+    else:
+        return None
+    want = (ipaddress.ip_address(peer[0]), peer[1]), (ipaddress.ip_address(local[0]), local[1])
+    for row_local, row_remote, pid in parse_tcp_table(buffer.raw, ipv6):
+        got = (
+            (ipaddress.ip_address(row_local[0]), row_local[1]),
+            (ipaddress.ip_address(row_remote[0]), row_remote[1]),
+        )
+        if got == want:
+            return _windows_session_of(pid)
+    return None
+
+
+@dataclass(frozen=True)
+class PeerVerdict:
+    allowed: bool
+    owner: str  # "uid 1000", or why nobody could be named
+
+
+class PeerGuard:
+    """Decides whether a loopback peer is the agent's own user.
+
+    ``owner_of(peer, local)`` returns the peer socket's owner (a UID on Linux, a logon
+    session on Windows; None: unknown), and ``expected`` is the agent's own; an unknown
+    owner is refused, and so is everything on a platform with no lookup.
+    """
+
+    def __init__(
+        self,
+        owner_of: Callable[[Address, Address], int | None] | None = None,
+        expected: int | None = None,
+    ) -> None:
+        if owner_of is None and sys.platform.startswith("linux"):
+            owner_of = socket_owner_linux
+        elif owner_of is None and sys.platform == "win32":
+            owner_of = socket_owner_windows
+        self._owner_of = owner_of
+        self._expected = expected if expected is not None else _current_owner()
+        self._open: dict[Address, PeerVerdict] = {}
+
+    @property
+    def available(self) -> bool:
+        return self._owner_of is not None and self._expected is not None
+
+    def judge(self, peer: Address, local: Address) -> PeerVerdict:
+        if self._owner_of is None or self._expected is None:
+            return PeerVerdict(False, f"no peer lookup on {sys.platform}")
+        owner = self._owner_of(peer, local)
+        if owner is None:
+            return PeerVerdict(False, "owner unknown")
+        return PeerVerdict(owner == self._expected, f"owner {owner}")
+
+    # The connection's life, from the protocol (see guarded_protocol).
+
+    def opened(self, peer: Address, local: Address) -> None:
+        self._open[peer] = self.judge(peer, local)
+
+    def closed(self, peer: Address) -> None:
+        self._open.pop(peer, None)
+
+    def verdict(self, peer: Address | None, local: Address | None) -> PeerVerdict:
+        """For a request: the verdict taken when its connection opened, else a fresh one."""
+        if peer is None or local is None:
+            return PeerVerdict(False, "no peer address")
+        known = self._open.get(peer)
+        return known if known is not None else self.judge(peer, local)
+
+
+def _current_owner() -> int | None:
+    if sys.platform == "win32":
+        return _windows_session_of(os.getpid())
+    getuid = getattr(os, "getuid", None)  # POSIX
+    return int(getuid()) if getuid is not None else None
+
+
+def _address(info: Any) -> Address | None:
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return None
+
+
+def guarded_protocol(guard: PeerGuard) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, telling ``guard`` when a connection opens and closes."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base: Any = AutoHTTPProtocol
+
+    class GuardedProtocol(base):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self._cardkit_peer = _address(transport.get_extra_info("peername"))
+            local = _address(transport.get_extra_info("sockname"))
+            if self._cardkit_peer is not None and local is not None:
+                guard.opened(self._cardkit_peer, local)
+            super().connection_made(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._cardkit_peer is not None:
+                guard.closed(self._cardkit_peer)
+            super().connection_lost(exc)
+
+    return GuardedProtocol
