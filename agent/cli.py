@@ -175,3 +175,36 @@ def bridge_call(method: str, path: str, origin: str, data: str | None, port: int
     except BridgeCallError as exc:
         click.echo(json.dumps(exc.problem, indent=2, ensure_ascii=False))
         sys.exit(ExitCode.FAILURE)
+
+
+@bridge_group.command("client-js")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="write cardkit-bridge-<version>.js into this folder of your portal's static files",
+)
+@click.option("--url", help="the URL your pages load it from, for the import map printed")
+@json_option
+def bridge_client_js(out: Path | None, url: str | None, as_json: bool) -> None:
+    """The browser client for portals to host themselves, with its integrity hash.
+
+    Portals never load script from the bridge's port: any local program could hold it."""
+    from cardkit.pcsc_bridge.hosted import hosted_client
+
+    client = hosted_client()
+    written = client.write(out) if out is not None else None
+    where = url or f"/js/{client.filename}"
+    if as_json:
+        emit_json(
+            {
+                "filename": client.filename,
+                "integrity": client.integrity,
+                "written": str(written) if written else None,
+                "import_map": client.import_map(where),
+            }
+        )
+        return
+    if written is not None:
+        click.echo(f"wrote {written}")
+    click.echo(f"integrity: {client.integrity}")
+    click.echo(client.import_map(where))

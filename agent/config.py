@@ -55,6 +55,8 @@ class AgentConfig:
         default_factory=lambda: Path(platformdirs.user_log_dir(APP)) / "audit.jsonl"
     )
     state_dir: Path = field(default_factory=state_dir)
+    #: Seconds a new bridge connection has to send its request head.
+    header_timeout: float = 10.0
 
     @classmethod
     def load(cls, path: Path | None = None) -> AgentConfig:
@@ -76,6 +78,7 @@ class AgentConfig:
             log_level=data.get("log_level"),
             pin_provider=data.get("pin_provider"),
             audit_log=Path(data["audit_log"]) if data.get("audit_log") else None,
+            header_timeout=float(data["header_timeout"]) if "header_timeout" in data else None,
         )
 
     def with_overrides(self, **values: Any) -> AgentConfig:

@@ -194,13 +194,14 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
                 f"cannot tell which user owns a loopback connection on {sys.platform}: "
                 "refusing to serve the cards to every local program"
             )
+        refusals = RefusalAudit(audit)
         app = create_app(
             service,
             port=config.port,
             allowed_origins=lambda: origins,
             control_token=runtime.control_token,
             peer_guard=guard,
-            on_refused=RefusalAudit(audit).record,
+            on_refused=refusals.record,
         )
         audit.record(
             "start",
@@ -225,8 +226,12 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
                 access_log=False,
                 lifespan="off",
                 timeout_keep_alive=5,
-                limit_concurrency=64,
-                http=guarded_protocol(guard),
+                # uvicorn's own limit counts idle connections and answers in plain text;
+                # the bridge's limits (peers.guarded_protocol, security.MAX_INFLIGHT) do not.
+                limit_concurrency=None,
+                http=guarded_protocol(
+                    guard, header_timeout=config.header_timeout, on_refused=refusals.record
+                ),
             )
         )
         server.run(sockets=sockets)  # returns on SIGINT/SIGTERM

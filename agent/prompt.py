@@ -39,6 +39,26 @@ class PinRequest:
     reader: str
     tries_left: int | None
 
+    @property
+    def last_try(self) -> bool:
+        return self.tries_left == 1
+
+    def text(self) -> str:
+        """What every prompt shows: who asks, for what, on which reader, how many tries; on
+        the last try, in words, what a mistake would do."""
+        lines = [f"{self.origin} demande {self.action}.", f"Lecteur : {self.reader}"]
+        if self.tries_left is not None:
+            lines.append(f"Essais restants : {self.tries_left}")
+        if self.last_try:
+            lines.append(LAST_TRY_WARNING)
+        return "\n".join(lines)
+
+
+LAST_TRY_WARNING = (
+    "Attention : dernier essai. Une erreur bloque la carte ; il faudra alors le code de "
+    "déblocage (PUK)."
+)
+
 
 class UserPrompt(Protocol):
     name: str
@@ -52,6 +72,16 @@ class UserPrompt(Protocol):
     def ask_consent(self, origin: str, action: str) -> bool: ...
 
     def choose_card(self, origin: str, readers: list[str]) -> str | None: ...
+
+    def confirm_last_try(self, request: PinRequest) -> bool:
+        """Before the last try: the person says, explicitly, that they want to go on."""
+        ...
+
+    def announce_pinpad(self, request: PinRequest) -> bool:
+        """Before the reader's pad asks for the PIN: show which site asks and for what.
+        False when nothing could be shown (the agent then refuses: a pad alone cannot say
+        who is asking)."""
+        ...
 
 
 class ScriptedPrompt:
@@ -77,6 +107,13 @@ class ScriptedPrompt:
     def choose_card(self, origin: str, readers: list[str]) -> str | None:
         return readers[0] if readers else None
 
+    def confirm_last_try(self, request: PinRequest) -> bool:
+        return True
+
+    def announce_pinpad(self, request: PinRequest) -> bool:
+        log.info("PIN pad announcement: %s", request.text().replace("\n", " "))
+        return True
+
 
 class ConsolePrompt:
     """Prompts on the agent's controlling terminal."""
@@ -100,10 +137,25 @@ class ConsolePrompt:
         except (OSError, EOFError, KeyboardInterrupt):
             return None
 
+    @staticmethod
+    def _show(text: str) -> bool:
+        """Write ``text`` to the terminal; whether there was one to write to."""
+        try:
+            with open("CONOUT$" if sys.platform == "win32" else "/dev/tty", "w") as out:
+                out.write(text)
+            return True
+        except OSError:
+            return False
+
     def ask_pin(self, request: PinRequest) -> str | None:
-        tries = "" if request.tries_left is None else f" ({request.tries_left} essais restants)"
-        prompt = f"{request.origin} demande {request.action} ; code PIN de la carte{tries} : "
-        return self._tty(prompt, secret=True) or None
+        return self._tty(f"{request.text()}\nCode PIN de la carte : ", secret=True) or None
+
+    def confirm_last_try(self, request: PinRequest) -> bool:
+        answer = self._tty(f"{request.text()}\nContinuer ? [o/N] ", secret=False)
+        return (answer or "").lower() in ("o", "oui", "y", "yes")
+
+    def announce_pinpad(self, request: PinRequest) -> bool:
+        return self._show(f"{request.text()}\nTapez le code PIN sur le clavier du lecteur.\n")
 
     def ask_consent(self, origin: str, action: str) -> bool:
         answer = self._tty(f"Autoriser {origin} à {action} ? [o/N] ", secret=False)
@@ -148,11 +200,24 @@ class DialogPrompt:
 
     @staticmethod
     def pin_text(request: PinRequest) -> str:
-        tries = "" if request.tries_left is None else f"\nEssais restants : {request.tries_left}"
+        return f"{request.text()}\n\nCode PIN de la carte :"
+
+    def confirm_last_try(self, request: PinRequest) -> bool:
         return (
-            f"{request.origin} demande {request.action}.\n"
-            f"Lecteur : {request.reader}{tries}\n\nCode PIN de la carte :"
+            self._run(
+                "--question",
+                "--icon-name=dialog-warning",
+                f"--text={request.text()}\n\nContinuer ?",
+                "--ok-label=Continuer",
+                "--cancel-label=Annuler",
+            )
+            is not None
         )
+
+    def announce_pinpad(self, request: PinRequest) -> bool:
+        # A notification stays on screen while the person types on the reader's pad.
+        text = f"{request.text()}\nTapez le code PIN sur le clavier du lecteur."
+        return self._run("--notification", f"--text={text}") is not None
 
     def ask_pin(self, request: PinRequest) -> str | None:
         return self._run("--entry", "--hide-text", f"--text={self.pin_text(request)}") or None
@@ -184,6 +249,12 @@ class PinpadPrompt:
 
     def choose_card(self, origin: str, readers: list[str]) -> str | None:
         return self.ui.choose_card(origin, readers)
+
+    def confirm_last_try(self, request: PinRequest) -> bool:
+        return self.ui.confirm_last_try(request)
+
+    def announce_pinpad(self, request: PinRequest) -> bool:
+        return self.ui.announce_pinpad(request)
 
 
 def prompt_from_spec(spec: str) -> UserPrompt:

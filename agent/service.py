@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +35,9 @@ from cardkit.errors import (
     ConsentDenied,
     PinBlocked,
     PinCancelled,
+    PinCooldown,
     PinpadUnavailable,
+    PromptUnavailable,
     WrongPin,
 )
 from cardkit.pcsc_bridge.contract import (
@@ -51,6 +54,8 @@ from cardkit.vitale.source import PcscVitaleSource
 log = logging.getLogger(__name__)
 
 MAX_SUBSCRIBERS = 32
+#: Seconds a site must wait before prompting again after a cancelled or wrong PIN.
+PIN_COOLDOWN = 10.0
 MONITOR_WAIT = 10.0
 QUEUE_SIZE = 64
 
@@ -64,6 +69,7 @@ class AgentService:
         prompt: UserPrompt,
         consent: ConsentStore,
         audit: AuditLog,
+        pin_cooldown: float = PIN_COOLDOWN,
     ) -> None:
         self.backend = backend
         self.signer = signer
@@ -76,6 +82,8 @@ class AgentService:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._questions: dict[str, threading.Lock] = {}
+        self.pin_cooldown = pin_cooldown
+        self._cooldowns: dict[str, float] = {}
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[EventPayload]]] = []
         self._sub_lock = threading.Lock()
         self.monitor.subscribe(self._on_event)
@@ -206,9 +214,23 @@ class AgentService:
                 **fields,
             )
 
+    def _check_cooldown(self, origin: str) -> None:
+        left = self._cooldowns.get(origin, 0.0) - time.monotonic()
+        if left > 0:
+            raise PinCooldown(
+                f"the last PIN prompt of this site failed a moment ago; retry in {left:.0f} s",
+                retry_after=math.ceil(left),
+            )
+
+    def _start_cooldown(self, origin: str) -> None:
+        """After a cancel or a wrong PIN a page cannot prompt again at once: a person must
+        not be pushed into typing in a hurry, and tries are too few to spend in bursts."""
+        self._cooldowns[origin] = time.monotonic() + self.pin_cooldown
+
     def authenticate(self, origin: str, nonce: str, card: str | None) -> TokenPayload:
         with self._audited("auth", origin, "/v1/auth") as audit:
             check_nonce(nonce)
+            self._check_cooldown(origin)
             self._check_consent(origin, "vous identifier avec votre carte CPS")
             reader = self._pick(origin, CardFamily.CPS, card)
             with self._reader(reader):
@@ -220,26 +242,37 @@ class AgentService:
                     pinpad = FEATURE_VERIFY_PIN_DIRECT in connection.features()
                 if status.blocked:
                     raise PinBlocked("the PIN is blocked")
-                pin: str | None = None
-                if self.prompt.uses_pinpad:
-                    if not pinpad:
-                        raise PinpadUnavailable(f"{reader} has no PIN pad")
-                    log.info("PIN to be typed on the reader's PIN pad (%s)", reader)
-                else:
-                    pin = self.prompt.ask_pin(
-                        PinRequest(origin, "votre identification", reader, status.tries_left)
-                    )
-                    if pin is None:
-                        raise PinCancelled("the user cancelled")
+                request = PinRequest(origin, "votre identification", reader, status.tries_left)
+                pin = self._collect_pin(request, pinpad)
                 try:
                     return self.signer.create_token(reader, pin, origin, nonce, certificate)
                 except WrongPin as exc:
+                    self._start_cooldown(origin)
                     raise with_tries_left(exc, self.backend, reader) from None
                 except CardkitError as exc:
                     raise explain_failure(exc, self.backend, reader) from exc
                 finally:
                     pin = None
                     self._forget_pin(reader)
+
+    def _collect_pin(self, request: PinRequest, pinpad: bool) -> str | None:
+        """The PIN (None: it will be typed on the reader's pad), after the last-try
+        confirmation; a cancel starts the site's cooldown."""
+        if request.last_try and not self.prompt.confirm_last_try(request):
+            self._start_cooldown(request.origin)
+            raise PinCancelled("the user stopped before the last try")
+        if self.prompt.uses_pinpad:
+            if not pinpad:
+                raise PinpadUnavailable(f"{request.reader} has no PIN pad")
+            if not self.prompt.announce_pinpad(request):
+                raise PromptUnavailable("nothing can show which site asks for the PIN")
+            log.info("PIN to be typed on the reader's PIN pad (%s)", request.reader)
+            return None
+        pin = self.prompt.ask_pin(request)
+        if pin is None:
+            self._start_cooldown(request.origin)
+            raise PinCancelled("the user cancelled")
+        return pin
 
     def _forget_pin(self, reader: str) -> None:
         """Reset the card after a login: a PIN left verified would let any local program

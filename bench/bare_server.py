@@ -42,7 +42,7 @@ def main() -> None:
         access_log=False,
         lifespan="off",
         timeout_keep_alive=5,
-        limit_concurrency=64,
+        limit_concurrency=None,
     )
     uvicorn.Server(config).run(sockets=sockets)
 

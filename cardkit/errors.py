@@ -179,6 +179,20 @@ class PinCooldown(PinError):
     code = "pin_cooldown"
     http_status = 429
 
+    def __init__(self, message: str = "wait before asking for the PIN again", retry_after: int = 0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def details(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
+
+
+class PromptUnavailable(PinError):
+    """Nothing can show the person which site asks for the PIN: the agent will not ask."""
+
+    code = "prompt_unavailable"
+    http_status = 409
+
 
 # --- decisions of the person at the workstation (raised by the agent) -------------------------
 

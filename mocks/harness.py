@@ -205,6 +205,7 @@ def start_agent(
     env: dict[str, str] | None = None,
     quiet: bool = False,
     timeout: float = 30,
+    config: str = "",
 ) -> AgentProcess:
     """Start the agent on a free port with its XDG directories under ``home`` and the
     scripted prompt reading ``pin`` (or a FIFO the caller writes to), and wait until its
@@ -226,6 +227,9 @@ def start_agent(
         **(env or {}),
     }
     (home / "run").mkdir(mode=0o700, exist_ok=True)
+    if config:  # agent.toml, for settings with no flag
+        (home / "config" / "cardkit").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "cardkit" / "agent.toml").write_text(config, encoding="utf-8")
     command = [sys.executable, "-m", "cardkit"]
     if log_level:
         command += ["--log-level", log_level]

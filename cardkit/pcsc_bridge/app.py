@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from importlib import resources
 from typing import Any
 
 import anyio
@@ -139,10 +138,6 @@ def create_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document(port))
 
-    async def client_js(request: Request) -> Response:
-        text = resources.files("cardkit.pcsc_bridge").joinpath("client.js").read_text()
-        return Response(text, media_type="text/javascript; charset=utf-8")
-
     async def version(request: Request) -> Response:
         return JSONResponse({"name": "cardkit-agent", "version": __version__})
 
@@ -163,7 +158,6 @@ def create_app(
             Route("/v1/auth", auth, methods=["POST"]),
             Route("/v1/vitale/read", vitale, methods=["POST"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/v1/client.js", client_js, methods=["GET"]),
         ],
         exception_handlers={
             CardkitError: failed,  # expected refusals: answered, not logged as crashes

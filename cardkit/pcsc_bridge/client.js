@@ -1,6 +1,14 @@
 // cardkit bridge client: an ES module for portals, with no dependencies.
 //
-//   import { CardkitBridge } from "http://127.0.0.1:38470/v1/client.js";
+// Host this file with your own pages (`cardkit bridge client-js --out DIR` writes it as
+// cardkit-bridge-<version>.js and prints its integrity hash); never import it from the
+// bridge's port, which any local program could hold. Then:
+//   <script type="importmap">{"imports": {"cardkit-bridge": "/js/cardkit-bridge-0.1.0.js"},
+//     "integrity": {"/js/cardkit-bridge-0.1.0.js": "sha384-..."}}</script>
+//   import { CardkitBridge } from "cardkit-bridge";
+//
+// Everything the bridge answers but the signed token is unauthenticated (any program that
+// holds the port could answer instead): trust only what your server validates.
 //   const bridge = new CardkitBridge();          // or new CardkitBridge({ port: 38470 })
 //   const token = await bridge.authenticate(nonceFromYourServer);
 //   const card = await bridge.readVitale();

@@ -5,27 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from cardkit import __version__
+from cardkit.errors import registry
 
-PROBLEM_CODES = [
-    "host_not_allowed",
-    "origin_not_allowed",
-    "consent_denied",
-    "card_absent",
-    "card_unknown",
-    "pin_wrong",
-    "pin_blocked",
-    "pin_cancelled",
-    "pinpad_unavailable",
-    "busy",
-    "timeout",
-    "too_large",
-    "unsupported_media_type",
-    "bad_request",
-    "nonce_invalid",
-    "reader_unavailable",
-    "not_found",
-    "method_not_allowed",
-]
+#: Refusals the bridge makes itself, before any service call.
+BRIDGE_CODES = frozenset(
+    {
+        "host_not_allowed",
+        "origin_not_allowed",
+        "peer_not_allowed",
+        "too_large",
+        "unsupported_media_type",
+        "bad_request",
+        "not_found",
+        "method_not_allowed",
+        "timeout",
+        "overloaded",
+        "internal_error",
+    }
+)
+
+
+def problem_codes() -> list[str]:
+    """Every code a problem document may carry: the bridge's own and every error class's
+    (``cardkit.errors.registry``); documented, not an enum, so a new code never breaks a
+    client that validates answers against this document."""
+    return sorted(BRIDGE_CODES | set(registry()))
 
 
 def _problem_ref() -> dict[str, Any]:
@@ -131,12 +135,6 @@ def openapi_document(port: int) -> dict[str, Any]:
                     "responses": {"200": {"description": "card contents"}, **errors},
                 }
             },
-            "/v1/client.js": {
-                "get": {
-                    "summary": "The browser client (ES module)",
-                    "responses": {"200": {"description": "JavaScript"}, **errors},
-                }
-            },
         },
         "components": {
             "schemas": {
@@ -147,7 +145,10 @@ def openapi_document(port: int) -> dict[str, Any]:
                         "type": {"type": "string"},
                         "title": {"type": "string"},
                         "status": {"type": "integer"},
-                        "code": {"type": "string", "enum": PROBLEM_CODES},
+                        "code": {
+                            "type": "string",
+                            "description": "stable code, one of: " + ", ".join(problem_codes()),
+                        },
                         "detail": {"type": "string"},
                         "tries_left": {"type": ["integer", "null"]},
                     },

@@ -37,6 +37,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 MAX_BODY = 16 * 1024
+#: Requests served at once (event streams included); more are answered ``overloaded``.
+MAX_INFLIGHT = 64
 #: What the control channel (no Origin, the agent's secret instead) may read.
 CONTROL_PATHS = frozenset({"/v1/status", "/v1/version"})
 
@@ -63,8 +65,11 @@ class BridgeSecurity:
         control_token: str | None = None,
         peer_guard: PeerGuard | None = None,
         on_refused: Callable[[str, dict[str, Any]], None] | None = None,
+        max_inflight: int = MAX_INFLIGHT,
     ) -> None:
         self.app = app
+        self.max_inflight = max_inflight
+        self._inflight = 0
         self.peer_guard = peer_guard
         self.on_refused = on_refused
         self._control = f"Bearer {control_token}".encode() if control_token else None
@@ -119,8 +124,16 @@ class BridgeSecurity:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await _problem(send, 413, "too_large", f"at most {self.max_body} bytes", cors)
                 return
+        if self._inflight >= self.max_inflight:
+            self._refused("overloaded", scope)
+            await _problem(send, 503, "overloaded", "too many requests at once; retry", cors)
+            return
         scope.setdefault("state", {})["origin"] = origin
-        await self.app(scope, self._limited(receive, send, cors), self._with_cors(send, cors))
+        self._inflight += 1
+        try:
+            await self.app(scope, self._limited(receive, send, cors), self._with_cors(send, cors))
+        finally:
+            self._inflight -= 1
 
     def _refused(self, code: str, scope: Scope, **fields: Any) -> None:
         if self.on_refused is not None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from cardkit.transport.base import (
+    FEATURE_VERIFY_PIN_DIRECT,
     CardConnection,
     CardRemoved,
     NoCard,
@@ -42,6 +43,7 @@ class _Slot:
         self.transaction_owner: object | None = None
         self.transaction_depth = 0
         self.exclusive_owner: object | None = None
+        self.pinpad = False
 
 
 class InProcessBackend:
@@ -54,9 +56,11 @@ class InProcessBackend:
 
     # --- reader and card management (what a person does with their hands) ---
 
-    def add_reader(self, name: str) -> None:
+    def add_reader(self, name: str, *, pinpad: bool = False) -> None:
+        """``pinpad``: the reader announces FEATURE_VERIFY_PIN_DIRECT (a PIN pad)."""
         with self._changed:
-            self._slots.setdefault(name, _Slot(name))
+            slot = self._slots.setdefault(name, _Slot(name))
+            slot.pinpad = pinpad
             self._changed.notify_all()
 
     def remove_reader(self, name: str) -> None:
@@ -174,6 +178,10 @@ class InProcessBackend:
                     self._changed.notify_all()
 
 
+#: The control code a simulated PIN pad announces (any value: nothing calls it).
+SIMULATED_PINPAD_CONTROL = 0x42000DE8
+
+
 class InProcessConnection:
     """A connection to a simulated card; implements :class:`CardConnection`."""
 
@@ -218,7 +226,9 @@ class InProcessConnection:
             self._backend._release(self)
 
     def features(self) -> dict[int, int]:
-        return {}  # simulated readers have no PIN pad
+        if self._slot.pinpad:
+            return {FEATURE_VERIFY_PIN_DIRECT: SIMULATED_PINPAD_CONTROL}
+        return {}
 
     def reconnect(self, reset: bool = False) -> None:
         card = self._backend._card_for(self)

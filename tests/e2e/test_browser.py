@@ -1,4 +1,4 @@
-"""A real browser (headless Chromium) uses the bridge through the JS client it serves:
+"""A real browser (headless Chromium) uses the bridge through the JS client the portal hosts:
 CORS, preflights and the client's error codes as a portal page sees them."""
 
 from __future__ import annotations
@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from cardkit.auth import Challenge, MemoryNonceStore, RevocationPolicy, Validator, ValidatorConfig
+from cardkit.pcsc_bridge.hosted import hosted_client
 from mocks import pki
+from mocks.harness import AgentProcess as Agent
 from mocks.harness import CardProcess
-from tests.pcsc.test_agent import Agent
 
 PAGE = """<!doctype html>
 <meta charset="utf-8"><title>portail de test</title>
+{import_map}
 <script type="module">
-  import {{ CardkitBridge }} from "http://127.0.0.1:{port}/v1/client.js";
+  import {{ CardkitBridge }} from "cardkit-bridge";
   window.bridge = new CardkitBridge({{ port: {port} }});
   window.call = async (name, ...args) => {{
     try {{ return {{ ok: await window.bridge[name](...args) }}; }}
@@ -28,7 +30,14 @@ PAGE = """<!doctype html>
 
 
 def open_portal(browser: Any, url: str, root: Path, port: int) -> Any:
-    (root / "index.html").write_text(PAGE.format(port=port), encoding="utf-8")
+    """The portal hosts the client itself, bound by its integrity hash (never loaded from
+    the bridge's port)."""
+    client = hosted_client()
+    client.write(root / "js")
+    import_map = client.import_map(f"/js/{client.filename}")
+    (root / "index.html").write_text(
+        PAGE.format(port=port, import_map=import_map), encoding="utf-8"
+    )
     page = browser.new_page()
     page.goto(url + "/index.html")
     page.wait_for_function("window.clientReady === true", timeout=15000)
@@ -122,3 +131,24 @@ def test_a_foreign_site_cannot_read_the_bridge(
     assert nonce_post == "blocked"  # the preflight was refused: the POST never went out
     assert [e["event"] for e in running.audit_lines()] == ["start"]
     page.close()
+
+
+def test_a_tampered_client_is_refused_by_the_browser(
+    browser: Any, portal_site: tuple[str, Path]
+) -> None:
+    """Subresource Integrity: a client file whose bytes changed never runs."""
+    url, root = portal_site
+    client = hosted_client()
+    path = client.write(root / "js")
+    path.write_text(client.text.replace("CardkitBridge", "EvilBridge", 1), encoding="utf-8")
+    (root / "index.html").write_text(
+        PAGE.format(port=1, import_map=client.import_map(f"/js/{client.filename}")),
+        encoding="utf-8",
+    )
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text))
+    page.goto(url + "/index.html")
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.clientReady === true") is False
+    assert any("integrity" in e.lower() for e in errors), errors

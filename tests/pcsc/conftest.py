@@ -143,6 +143,7 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
         fifo: bool = False,
         origins: tuple[str, ...] = (),
         provider: str | None = None,
+        config: str = "",
     ) -> AgentProcess:
         try:
             running = start_agent(
@@ -153,6 +154,7 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
                 pin=pin,
                 fifo=fifo,
                 env={"OPENSC_CONF": str(OPENSC_CONF)},
+                config=config,
             )
         except HarnessError as exc:
             pytest.fail(str(exc))

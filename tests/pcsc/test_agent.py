@@ -64,10 +64,10 @@ def test_endpoints(card_process: StartCard, agent: Callable[..., Agent]) -> None
 
     spec = client.request("GET", "/openapi.json")
     assert set(spec["paths"]) >= {"/v1/status", "/v1/auth", "/v1/vitale/read", "/v1/events"}
-    status_code, _headers, body = running.raw(
+    status_code, _headers, _body = running.raw(
         "GET", "/v1/client.js", {"Host": f"127.0.0.1:{running.port}", "Origin": ORIGIN}
     )
-    assert status_code == 200 and b"CardkitBridge" in body
+    assert status_code == 404  # portals host the client themselves
 
     # Events: a card pulled out shows up on the stream.
     request = urllib.request.Request(

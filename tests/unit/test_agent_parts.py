@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.backend
@@ -311,3 +312,135 @@ def test_agent_processes_dump_no_core() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "(0, 0) 0"  # no core; PR_GET_DUMPABLE says 0
+
+
+class FakeSigner:
+    """Stands for the PKCS#11 worker: records the PIN it got, answers as told."""
+
+    def __init__(self) -> None:
+        self.pins: list[str | None] = []
+        self.fail: Exception | None = None
+
+    def create_token(self, reader: str, pin: str | None, *args: object) -> dict[str, str]:
+        self.pins.append(pin)
+        if self.fail is not None:
+            raise self.fail
+        return {"format": "cardkit:1"}
+
+    def stop(self) -> None:
+        pass
+
+
+class Recorder(ScriptedPrompt):
+    """The scripted prompt, recording what the person was shown."""
+
+    def __init__(self, path: Path, *, last_try: bool = True, shown: bool = True) -> None:
+        super().__init__(path)
+        self.requests: list[tuple[str, str]] = []
+        self._last_try, self._shown = last_try, shown
+
+    def ask_pin(self, request: PinRequest) -> str | None:
+        self.requests.append(("pin", request.text()))
+        return super().ask_pin(request)
+
+    def confirm_last_try(self, request: PinRequest) -> bool:
+        self.requests.append(("last_try", request.text()))
+        return self._last_try
+
+    def announce_pinpad(self, request: PinRequest) -> bool:
+        self.requests.append(("pinpad", request.text()))
+        return self._shown
+
+
+def _service(
+    tmp_path: Path, prompt: Any, *, tries: int = 3, pinpad: bool = False, cooldown: float = 60
+) -> tuple[Any, FakeSigner]:
+    from typing import cast
+
+    from agent.service import AgentService
+    from agent.signer import SignerProcess
+    from cardkit.transport.inprocess import InProcessBackend
+    from mocks.cards import build_card
+
+    card = build_card("cps-doctor")
+    for reference in card.pins.values():
+        reference.pin.tries_left = tries
+    backend = InProcessBackend()
+    backend.add_reader("Lecteur 0", pinpad=pinpad)
+    backend.insert("Lecteur 0", card)
+    signer = FakeSigner()
+    consent = ConsentStore(tmp_path / "consent.json", b"k" * 32)
+    consent.record("https://portal.example", True)
+    service = AgentService(
+        backend=backend,
+        signer=cast(SignerProcess, signer),
+        prompt=prompt,
+        consent=consent,
+        audit=AuditLog(tmp_path / "audit.jsonl"),
+        pin_cooldown=cooldown,
+    )
+    return service, signer
+
+
+NONCE = "N" * 43
+
+
+def test_cooldown_after_a_wrong_pin_or_a_cancel(tmp_path: Path) -> None:
+    from cardkit.errors import PinCancelled, PinCooldown, WrongPin
+
+    (tmp_path / "pin").write_text("1234\n")
+    service, signer = _service(tmp_path, Recorder(tmp_path / "pin"), cooldown=0.5)
+    signer.fail = WrongPin("wrong PIN", 2)
+    with pytest.raises(WrongPin):
+        service.authenticate("https://portal.example", NONCE, None)
+    with pytest.raises(PinCooldown) as info:  # the page tries again at once
+        service.authenticate("https://portal.example", NONCE, None)
+    assert info.value.retry_after == 1 and info.value.http_status == 429
+    assert len(signer.pins) == 1  # the second request never prompted
+    import time
+
+    time.sleep(0.6)
+    signer.fail = None
+    assert service.authenticate("https://portal.example", NONCE, None)["format"] == "cardkit:1"
+    (tmp_path / "pin").unlink()  # the scripted prompt then answers "cancelled"
+    with pytest.raises(PinCancelled):
+        service.authenticate("https://portal.example", NONCE, None)
+    with pytest.raises(PinCooldown):
+        service.authenticate("https://portal.example", NONCE, None)
+
+
+def test_last_try_needs_an_explicit_confirmation(tmp_path: Path) -> None:
+    from cardkit.errors import PinCancelled
+
+    (tmp_path / "pin").write_text("1234\n")
+    prompt = Recorder(tmp_path / "pin", last_try=False)
+    service, signer = _service(tmp_path, prompt, tries=1)
+    with pytest.raises(PinCancelled):
+        service.authenticate("https://portal.example", NONCE, None)
+    assert [kind for kind, _ in prompt.requests] == ["last_try"]  # no PIN was asked
+    assert "dernier essai. Une erreur bloque la carte" in prompt.requests[0][1]
+    assert signer.pins == []
+    prompt2 = Recorder(tmp_path / "pin", last_try=True)
+    service2, signer2 = _service(tmp_path, prompt2, tries=1)
+    service2.authenticate("https://portal.example", NONCE, None)
+    assert [kind for kind, _ in prompt2.requests] == ["last_try", "pin"]
+    assert signer2.pins == ["1234"]
+
+
+def test_pinpad_shows_who_asks_or_refuses(tmp_path: Path) -> None:
+    from agent.prompt import PinpadPrompt
+    from cardkit.errors import PromptUnavailable
+
+    (tmp_path / "pin").write_text("1234\n")
+    shown = Recorder(tmp_path / "pin")
+    service, signer = _service(tmp_path, PinpadPrompt(shown), pinpad=True)
+    service.authenticate("https://portal.example", NONCE, None)
+    assert signer.pins == [None]  # typed on the pad: the agent never had it
+    assert shown.requests[0][0] == "pinpad"
+    assert "https://portal.example demande votre identification" in shown.requests[0][1]
+
+    blind = Recorder(tmp_path / "pin", shown=False)
+    service, signer = _service(tmp_path, PinpadPrompt(blind), pinpad=True)
+    with pytest.raises(PromptUnavailable):
+        service.authenticate("https://portal.example", NONCE, None)
+    assert signer.pins == []  # the pad was never asked to collect a PIN

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -255,12 +256,29 @@ def test_unknown_path_and_method(service: Service) -> None:
 def test_openapi_and_client(service: Service) -> None:
     spec = run(get(service, "/openapi.json")).json()
     assert spec["openapi"].startswith("3.1") and "/v1/auth" in spec["paths"]
-    assert (
-        "consent_denied" in spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
-    )
-    js = run(get(service, "/v1/client.js"))
-    assert js.headers["content-type"].startswith("text/javascript")
-    assert "export class CardkitBridge" in js.text and "browser_blocked" in js.text
+    described = spec["components"]["schemas"]["Problem"]["properties"]["code"]["description"]
+    assert all(code in described for code in ("consent_denied", "peer_not_allowed", "pin_wrong"))
+    # The client is never served by the bridge: portals host it themselves.
+    assert run(get(service, "/v1/client.js")).status_code == 404
+    assert "/v1/client.js" not in spec["paths"]
+
+
+def test_hosted_client(tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    from cardkit import __version__
+    from cardkit.pcsc_bridge.hosted import hosted_client
+
+    client = hosted_client()
+    path = client.write(tmp_path)
+    assert path.name == f"cardkit-bridge-{__version__}.js"
+    body = path.read_bytes()
+    assert b"export class CardkitBridge" in body and b"browser_blocked" in body
+    digest = base64.b64encode(hashlib.sha384(body).digest()).decode()
+    assert client.integrity == f"sha384-{digest}"
+    mapping = client.import_map("/js/x.js")
+    assert '"cardkit-bridge": "/js/x.js"' in mapping and client.integrity in mapping
 
 
 def test_events_stream(service: Service) -> None:
