@@ -204,6 +204,21 @@ class Validator:
             certificate_sha256=fingerprint(cert),
         )
 
+    def check_certificate(
+        self, cert: x509.Certificate, *, now: dt.datetime | None = None
+    ) -> list[x509.Certificate]:
+        """Every check the validator makes on a certificate, without a token: validity, key
+        usage, policy, path to the trust anchors, revocation (per the configured policy).
+        The path (leaf first) when it passes, :class:`TokenRejected` with the reason if not.
+        For ``cardkit doctor`` and for portals that vet a card before a login."""
+        now = now or dt.datetime.now(dt.UTC)
+        self._check_validity(cert, now)
+        self._check_key_usage(cert)
+        self._check_policy(cert)
+        path = self._check_path(cert, now)
+        self._check_revocation(cert, path, now)
+        return path
+
     # 1
     @staticmethod
     def _parse(token: str | bytes) -> dict[str, Any]:

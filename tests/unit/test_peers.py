@@ -17,6 +17,8 @@ from cardkit.pcsc_bridge.peers import (
     PeerGuard,
     parse_tcp_table,
     socket_owner_linux,
+    socket_owner_netlink,
+    socket_owner_proc,
 )
 
 
@@ -42,8 +44,9 @@ def test_linux_lookup_finds_our_own_sockets(family: int, host: str) -> None:
     with _pair(family, host) as (_client, accepted):
         peer = accepted.getpeername()[:2]
         local = accepted.getsockname()[:2]
-        assert socket_owner_linux(peer, local) == os.getuid()
-        assert socket_owner_linux(peer, (local[0], local[1] ^ 1)) is None  # another socket
+        for lookup in (socket_owner_linux, socket_owner_netlink, socket_owner_proc):
+            assert lookup(peer, local) == os.getuid(), lookup
+            assert lookup(peer, (local[0], local[1] ^ 1)) is None, lookup  # another socket
 
 
 def test_windows_table_parsing() -> None:
