@@ -22,8 +22,7 @@ import platformdirs
 from cardkit.auth.origin import normalize_origin
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.app import DEFAULT_PORT
-
-APP = "cardkit"
+from cardkit.pcsc_bridge.runtime import APP, config_path
 
 
 class ConfigError(CardkitError, ValueError):
@@ -32,16 +31,8 @@ class ConfigError(CardkitError, ValueError):
     code = "config_invalid"
 
 
-def config_path() -> Path:
-    return Path(platformdirs.user_config_dir(APP)) / "agent.toml"
-
-
 def state_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP))
-
-
-def runtime_dir() -> Path:
-    return Path(platformdirs.user_runtime_dir(APP))
 
 
 @dataclass(frozen=True)

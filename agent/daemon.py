@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
-import json
 import logging
-import os
-import secrets
 import socket
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 from filelock import FileLock, Timeout
 
 from agent.audit import AuditLog, RefusalAudit
-from agent.config import AgentConfig, runtime_dir
+from agent.config import AgentConfig
 from agent.consent import open_consent_store
 from agent.private import harden_process, open_private
 from agent.prompt import prompt_from_spec
@@ -29,6 +24,7 @@ from cardkit import __version__
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge import create_app
 from cardkit.pcsc_bridge.peers import PeerGuard, guarded_protocol
+from cardkit.pcsc_bridge.runtime import RuntimeInfo, runtime_dir
 from cardkit.pkcs11 import find_module
 from cardkit.transport import pcsc_backend
 
@@ -67,50 +63,14 @@ class InstanceLock:
         self._lock.release()
 
 
-@dataclass(frozen=True)
-class RuntimeInfo:
-    """What a running agent tells local tools of the same user (``cardkit agent status``,
-    ``cardkit doctor``): where it listens, and the secret that opens its control channel.
-
-    The file is private to the user (0600 in a 0700 directory on POSIX; the per-user
-    runtime directory on Windows); holding the secret proves being that user, which an
-    ``Origin`` header never does.
-    """
-
-    pid: int
-    port: int
-    version: str
-    control_token: str
-
-    @staticmethod
-    def path(directory: Path | None = None) -> Path:
-        return (directory or runtime_dir()) / RUNTIME_FILE
-
-    def write(self, directory: Path | None = None) -> Path:
-        target = self.path(directory)
-        tmp = target.with_suffix(".tmp")
-        with open_private(tmp, "w") as f:
-            json.dump(self.__dict__, f)
-        tmp.replace(target)
-        return target
-
-    @classmethod
-    def read(cls, directory: Path | None = None) -> RuntimeInfo | None:
-        try:
-            data = json.loads(cls.path(directory).read_text(encoding="utf-8"))
-            return cls(
-                int(data["pid"]),
-                int(data["port"]),
-                str(data["version"]),
-                str(data["control_token"]),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    @classmethod
-    def new(cls, port: int) -> RuntimeInfo:
-        token = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-        return cls(os.getpid(), port, __version__, token)
+def write_runtime(info: RuntimeInfo, directory: Path | None = None) -> Path:
+    """The runtime file, private to the user (see :mod:`cardkit.pcsc_bridge.runtime`)."""
+    target = info.path(directory)
+    tmp = target.with_suffix(".tmp")
+    with open_private(tmp, "w") as f:
+        f.write(info.to_json())
+    tmp.replace(target)
+    return target
 
 
 def loopback_sockets(port: int) -> list[socket.socket]:
@@ -185,8 +145,8 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
         service.start()
         stack.callback(service.stop)
         origins = frozenset(config.allowed_origins)  # normalised by the config
-        runtime = RuntimeInfo.new(config.port)
-        runtime_file = runtime.write()
+        runtime = RuntimeInfo.new(config.port, config.allowed_origins)
+        runtime_file = write_runtime(runtime)
         stack.callback(runtime_file.unlink, missing_ok=True)
         guard = PeerGuard()
         if not guard.available:

@@ -18,6 +18,7 @@ from cardkit import __version__
 from cardkit.cli._base import CardkitGroup, State, emit_json, json_option, reader_option
 from cardkit.cli.cards import info, readers
 from cardkit.cli.certs import certs
+from cardkit.cli.doctor import doctor
 from cardkit.cli.nir import nir
 from cardkit.cli.pin import pin
 from cardkit.cli.signing import sign, token_group
@@ -37,7 +38,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: The library's commands, in the order ``--help`` lists them.
-COMMANDS: tuple[click.Command, ...] = (readers, info, pin, certs, sign, token_group, nir, vitale)
+COMMANDS: tuple[click.Command, ...] = (
+    readers,
+    info,
+    pin,
+    certs,
+    sign,
+    token_group,
+    nir,
+    vitale,
+    doctor,
+)
 ENTRY_POINT_GROUP = "cardkit.commands"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 

@@ -15,7 +15,8 @@ import pytest
 import agent
 import cardkit
 from agent import autostart
-from agent.daemon import RuntimeInfo
+from agent.daemon import write_runtime
+from cardkit.pcsc_bridge.runtime import RuntimeInfo
 
 POSIX_ONLY = ("fcntl", "pwd", "grp", "termios")
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,8 +136,8 @@ def test_plan_per_platform(
 
 
 def test_runtime_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    info = RuntimeInfo.new(40123)
-    path = info.write(tmp_path / "run")
+    info = RuntimeInfo.new(40123, ("https://portal.example",))
+    path = write_runtime(info, tmp_path / "run")
     assert RuntimeInfo.read(tmp_path / "run") == info
     if sys.platform != "win32":
         assert path.stat().st_mode & 0o777 == 0o600
@@ -145,7 +146,7 @@ def test_runtime_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sys, "platform", "win32")
     calls: list[object] = []
     monkeypatch.setattr(os, "chmod", lambda *a: calls.append(a))
-    info.write(tmp_path / "win")
+    write_runtime(info, tmp_path / "win")
     assert calls == []
     assert RuntimeInfo.read(tmp_path / "missing") is None
 
