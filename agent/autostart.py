@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-UNIT_NAME = "cardkit-agent.service"
-LAUNCH_AGENT_LABEL = "fr.cardkit.agent"
-WINDOWS_TASK_NAME = "cardkit agent"
+from cardkit.pcsc_bridge.runtime import LAUNCH_AGENT_LABEL, UNIT_NAME, WINDOWS_TASK_NAME
+
+__all__ = ["LAUNCH_AGENT_LABEL", "UNIT_NAME", "WINDOWS_TASK_NAME", "AutostartPlan", "plan_for"]
 
 
 def agent_command() -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import ipaddress
 import json
 import os
 import platform
@@ -622,6 +623,28 @@ def _port_owner(port: int) -> str | None:
     return None
 
 
+def _non_loopback_listeners(port: int) -> list[str]:
+    """Addresses other than loopback where something listens on ``port`` (Linux)."""
+    found: list[str] = []
+    for table, size in (("tcp", 8), ("tcp6", 32)):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, _sep, hex_port = fields[1].rpartition(":")
+            if fields[3] != "0A" or int(hex_port, 16) != port or len(address) != size:
+                continue
+            raw = bytes.fromhex(address)
+            if sys.byteorder == "little":
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            ip = ipaddress.ip_address(raw)
+            if not ip.is_loopback:
+                found.append(str(ip))
+    return found
+
+
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2):
@@ -633,7 +656,7 @@ def _listening(port: int) -> bool:
 def check_agent(ctx: Context) -> Iterator[Finding]:
     from cardkit.pcsc_bridge.app import DEFAULT_PORT
     from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
-    from cardkit.pcsc_bridge.runtime import RuntimeInfo
+    from cardkit.pcsc_bridge.runtime import RuntimeInfo, autostart_installed
 
     _ = ctx._
     title = _("Agent and bridge")
@@ -687,6 +710,20 @@ def check_agent(ctx: Context) -> Iterator[Finding]:
         )
         return
     ctx.agent = {"port": runtime.port, "origins": list(runtime.allowed_origins)}
+    exposed = _non_loopback_listeners(runtime.port)
+    if exposed:
+        yield _finding(
+            "agent.loopback",
+            "agent",
+            Status.ERROR,
+            _("Bridge exposure"),
+            _("The bridge's port {port} is open on {addresses}, not only on loopback.").format(
+                port=runtime.port, addresses=", ".join(exposed)
+            ),
+            _("Stop what listens there; the agent itself binds 127.0.0.1 and ::1 only."),
+            addresses=exposed,
+        )
+    autostart = autostart_installed(sys.platform, Path.home())
     yield _finding(
         "agent.running",
         "agent",
@@ -703,7 +740,17 @@ def check_agent(ctx: Context) -> Iterator[Finding]:
         version=status["version"],
         pin_provider=status["pin_provider"],
         allowed_origins=list(runtime.allowed_origins),
+        autostart_installed=autostart,
     )
+    if autostart is False:
+        yield _finding(
+            "agent.autostart",
+            "agent",
+            Status.WARNING,
+            _("Agent start with the session"),
+            _("The agent runs now, but will not start again with the next session."),
+            _("cardkit agent install-service"),
+        )
     if not ctx.origin:
         return
     allowed = ctx.origin in runtime.allowed_origins

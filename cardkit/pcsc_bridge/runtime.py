@@ -22,6 +22,29 @@ from cardkit import __version__
 
 APP = "cardkit"
 RUNTIME_FILE = "agent.json"
+#: The agent's autostart, per OS (written by ``cardkit agent install-service``).
+UNIT_NAME = "cardkit-agent.service"
+LAUNCH_AGENT_LABEL = "fr.cardkit.agent"
+WINDOWS_TASK_NAME = "cardkit agent"
+
+
+def autostart_installed(platform: str, home: Path) -> bool | None:
+    """Whether the agent starts with the session; None where that cannot be told."""
+    if platform == "win32":
+        import subprocess
+
+        done = subprocess.run(
+            ["schtasks", "/Query", "/TN", WINDOWS_TASK_NAME],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        return done.returncode == 0
+    if platform == "darwin":
+        return (home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist").is_file()
+    if platform.startswith("linux"):
+        return (home / ".config" / "systemd" / "user" / UNIT_NAME).is_file()
+    return None
 
 
 def runtime_dir() -> Path:

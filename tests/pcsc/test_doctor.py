@@ -17,7 +17,7 @@ def doctor(running: AgentProcess, *args: str) -> tuple[int, dict[str, Any], floa
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "cardkit", "doctor", "--json", *args],
-        env={**running.env, "OPENSC_CONF": str(OPENSC_CONF)},
+        env={**running.env, "OPENSC_CONF": str(OPENSC_CONF), "HOME": str(running.home)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -32,11 +32,19 @@ def test_healthy_setup_is_all_ok(
     card_process("cps-doctor")
     card_process("vitale-family")
     running = agent()
+    subprocess.run(  # as the advisor would: the agent starts with the session
+        [sys.executable, "-m", "cardkit", "agent", "install-service"],
+        env={**running.env, "HOME": str(running.home)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     code, report, seconds = doctor(running, "--origin", running.origin)
     problems = [f for f in report["findings"] if f["status"] not in ("ok", "skipped")]
     assert problems == [] and code == 0, problems
     checks = {f["check"] for f in report["findings"]}
     assert {"pcsc.service", "agent.running", "agent.origin", "browser.preflight"} <= checks
+    assert "agent.autostart" not in checks and "agent.loopback" not in checks
     assert any(c.startswith("certs.auth:") for c in checks)
     assert any(c.startswith("pkcs11.module:opensc") for c in checks)
     print(f"doctor on a healthy mock setup: {seconds:.2f} s (report: {report['duration_ms']} ms)")
@@ -54,3 +62,4 @@ def test_origin_not_allowed(
     assert "allowed_origins" in found["agent.origin"]["remedy"]
     assert found["browser.preflight"]["status"] == "error"
     assert found["browser.preflight"]["evidence"]["http_status"] == 403
+    assert found["agent.autostart"]["status"] == "warning"  # running, but not installed
