@@ -1,0 +1,90 @@
+"""The account's event journal: what "Mes derniers évènements" lists.
+
+Entries carry an English kind (stable, for storage and code) and a French label for the
+page; details never include a password, a NIR or a token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+
+class EventKind(Enum):
+    CARD_LOGIN = "card_login"
+    PASSWORD_LOGIN = "password_login"  # noqa: S105 - an event name, not a password
+    PASSWORD_RESET = "password_reset"  # noqa: S105
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105
+    EMAIL_CHANGED = "email_changed"
+    ACCOUNT_BLOCKED = "account_blocked"
+    UNBLOCKED_BY_CARD = "unblocked_by_card"
+    ACCOUNT_CREATED = "account_created"
+
+    @property
+    def label(self) -> str:
+        return {
+            "card_login": "Connexion par carte CPS",
+            "password_login": "Connexion par identifiant et mot de passe",
+            "password_reset": "Réinitialisation de mot de passe",
+            "password_changed": "Modification du mot de passe",
+            "email_changed": "Modification d'adresse e-mail",
+            "account_blocked": "Compte bloqué",
+            "unblocked_by_card": "Compte débloqué par carte CPS",
+            "account_created": "Création du compte",
+        }[self.value]
+
+
+@dataclass(frozen=True)
+class Event:
+    account: str
+    kind: EventKind
+    at: dt.datetime
+
+    def shown(self) -> str:
+        """As the guides print them: "27/12/2018 - 12:15 Connexion par carte CPS"."""
+        local = self.at.astimezone()
+        return f"{local:%d/%m/%Y - %H:%M} {self.kind.label}"
+
+
+class EventJournal(Protocol):
+    def record(self, account: str, kind: EventKind, at: dt.datetime | None = None) -> Event: ...
+
+    def latest(self, account: str, limit: int = 10) -> list[Event]: ...
+
+
+class SqliteEventJournal:
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "account TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS events_account ON events (account, at)")
+
+    def record(self, account: str, kind: EventKind, at: dt.datetime | None = None) -> Event:
+        event = Event(account, kind, at or dt.datetime.now(dt.UTC))
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO events (account, kind, at) VALUES (?, ?, ?)",
+                (account, kind.value, event.at.timestamp()),
+            )
+        return event
+
+    def latest(self, account: str, limit: int = 10) -> list[Event]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, at FROM events WHERE account = ? ORDER BY at DESC, id DESC LIMIT ?",
+                (account, limit),
+            ).fetchall()
+        return [
+            Event(account, EventKind(kind), dt.datetime.fromtimestamp(at, dt.UTC))
+            for kind, at in rows
+        ]
