@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (idempotent), start pcscd in its namespace and mock cards in the virtual readers,
-# show what cardkit sees, then run the agent and its bridge in the foreground (Ctrl-C stops
-# it). The cards keep running in the background:
+# show what cardkit sees, start the mock portal on http://localhost:8000, then run the agent
+# and its bridge in the foreground (Ctrl-C stops both). The cards keep running:
 #   scripts/demo.sh stop      pulls them out and stops them
 #   python -m mocks.vpcd ctl --slot N remove|insert     pulls out / puts back a card
 set -euo pipefail
@@ -75,10 +75,20 @@ Try, from another terminal:
   curl -s -H "Origin: https://evil.example" http://127.0.0.1:$port/v1/status   (refused)
   .venv/bin/cardkit vitale read        .venv/bin/cardkit pin status
   .venv/bin/python -m mocks.vpcd ctl --slot 0 remove    (then: insert; sudo if not root)
-Ctrl-C stops the agent; scripts/demo.sh stop stops the mock cards.
+Ctrl-C stops the agent and the portal; scripts/demo.sh stop stops the mock cards.
+
+The mock portal: open http://localhost:8000/identification and click
+"VOUS CONNECTER PAR CARTE CPS" (demo accounts: .venv/bin/cardkit portal accounts).
 
 TXT
+portal_port=${CARDKIT_PORTAL_PORT:-8000}
+portal_db="$(mktemp -d)/portal.db"
+.venv/bin/cardkit portal run --port "$portal_port" --bridge-port "$port" \
+  --store "$portal_db" --seed demo &
+portal_pid=$!
+trap 'kill "$portal_pid" 2>/dev/null || true' EXIT
+echo "portal: http://localhost:$portal_port/identification"
 export OPENSC_CONF="$here/mocks/opensc.conf"
 export CARDKIT_TEST_MODE=1  # the scripted PIN provider is refused without it
-exec .venv/bin/cardkit agent run --port "$port" --allow-origin "$origin" \
-  --allow-origin http://localhost:8000 --pin-provider "scripted:$pinfile"
+.venv/bin/cardkit agent run --port "$port" --allow-origin "$origin" \
+  --allow-origin "http://localhost:$portal_port" --pin-provider "scripted:$pinfile"

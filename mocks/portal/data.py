@@ -1,0 +1,145 @@
+"""The mock portal's records: accounts and server-side sessions, in one SQLite file (or
+``:memory:``), shared by the portal's threads and processes.
+
+Accounts are found by e-mail, N° d'Assurance Maladie (AM, 9 characters) or FINESS for the
+password door, and by the card's account key (``cardkit.portal.account_key``) for the CPS
+door. Sessions keep what a session needs (who, how they logged in, the pending CPS nonce,
+the CSRF token) on the server; the browser only holds an opaque id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SESSION_TTL = dt.timedelta(hours=8)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    kind: str  # "ps" (health professional), "director" (health centre), "transport"
+    display_name: str
+    email: str | None
+    am_number: str | None
+    finess: str | None
+    card_key: str | None  # RPPS:..., ADELI:..., CPE:...
+    password_hash: str | None
+    last_login: str | None
+
+
+_COLUMNS = "id, kind, display_name, email, am_number, finess, card_key, password_hash, last_login"
+
+
+class PortalData:
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS accounts (
+              id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+              display_name TEXT NOT NULL, email TEXT, am_number TEXT UNIQUE,
+              finess TEXT UNIQUE, card_key TEXT UNIQUE, password_hash TEXT, last_login TEXT);
+            CREATE INDEX IF NOT EXISTS accounts_email ON accounts (email);
+            CREATE TABLE IF NOT EXISTS sessions (
+              id TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL);
+            """
+        )
+
+    # --- accounts ---
+
+    def _one(self, where: str, value: str) -> list[Account]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM accounts WHERE {where} = ?",  # noqa: S608 - fixed names
+                (value,),
+            ).fetchall()
+        return [Account(*row) for row in rows]
+
+    def by_identifier(self, identifier: str) -> list[Account]:
+        """The accounts an identifier typed at the password door names (several when an
+        e-mail is shared)."""
+        text = identifier.strip()
+        if "@" in text:
+            return self._one("lower(email)", text.lower())
+        compact = text.replace(" ", "")
+        return self._one("am_number", compact) or self._one("finess", compact)
+
+    def by_card(self, card_key: str) -> Account | None:
+        found = self._one("card_key", card_key)
+        return found[0] if found else None
+
+    def get(self, account_id: int) -> Account | None:
+        found = self._one("id", str(account_id))
+        return found[0] if found else None
+
+    def create(self, **fields: Any) -> Account:
+        names = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        with self._lock:
+            cursor = self._db.execute(
+                f"INSERT INTO accounts ({names}) VALUES ({marks})",  # noqa: S608 - our names
+                tuple(fields.values()),
+            )
+        account = self.get(int(cursor.lastrowid or 0))
+        assert account is not None
+        return account
+
+    def touch_login(self, account_id: int, at: dt.datetime) -> str | None:
+        """Record this login; the previous one (what the home page shows)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT last_login FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            self._db.execute(
+                "UPDATE accounts SET last_login = ? WHERE id = ?", (at.isoformat(), account_id)
+            )
+        return row[0] if row else None
+
+    def all(self) -> list[Account]:
+        with self._lock:
+            query = f"SELECT {_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608 - fixed names
+            rows = self._db.execute(query).fetchall()
+        return [Account(*row) for row in rows]
+
+    # --- sessions ---
+
+    def new_session(self, data: dict[str, Any]) -> str:
+        session_id = secrets.token_urlsafe(32)
+        expires = (dt.datetime.now(dt.UTC) + SESSION_TTL).timestamp()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?)", (session_id, json.dumps(data), expires)
+            )
+        return session_id
+
+    def session(self, session_id: str | None) -> dict[str, Any] | None:
+        if not session_id or len(session_id) > 100:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data, expires FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+        if row is None or row[1] < dt.datetime.now(dt.UTC).timestamp():
+            return None
+        data: dict[str, Any] = json.loads(row[0])
+        return data
+
+    def save_session(self, session_id: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE sessions SET data = ? WHERE id = ?", (json.dumps(data), session_id)
+            )
+
+    def drop_session(self, session_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))

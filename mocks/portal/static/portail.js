@@ -1,0 +1,118 @@
+// The mock portal's page script: CPS login and "Lire carte Vitale" through the cardkit
+// bridge client, which this portal hosts itself (import map with its integrity hash).
+import { CardkitBridge } from "cardkit-bridge";
+
+const body = document.body;
+const csrf = body.dataset.csrf;
+const bridge = new CardkitBridge({ port: Number(body.dataset.bridgePort) });
+
+// What each failure means for the person at the desk, and what to do.
+const MESSAGES = {
+  agent_not_running:
+    "Le logiciel de lecture des cartes ne répond pas : vérifiez qu'il est installé et démarré " +
+    "(voir « Configurer »), puis réessayez.",
+  browser_blocked:
+    "Votre navigateur bloque l'accès au lecteur de cartes pour ce site. " +
+    "Autorisez l'accès au réseau local : icône à gauche de l'adresse, « Paramètres du site ».",
+  card_absent: "Aucune carte CPS dans le lecteur : insérez votre carte et réessayez.",
+  card_unknown: "La carte insérée n'est pas une carte CPS ou CPE.",
+  pin_wrong: "Code PIN incorrect.",
+  pin_blocked:
+    "Votre carte est bloquée (code PIN) : débloquez-la avec le code PUK reçu avec la carte.",
+  pin_cancelled: "Saisie du code PIN annulée.",
+  pin_cooldown: "Patientez quelques secondes avant de recommencer.",
+  consent_denied: "Vous avez refusé que ce site utilise vos cartes (voir « Configurer »).",
+  busy: "Le lecteur est occupé : réessayez dans un instant.",
+  reader_unavailable: "Aucun lecteur de cartes n'est disponible : branchez le lecteur.",
+  timeout: "Le lecteur ou la saisie du code PIN n'a pas répondu à temps.",
+};
+
+function explain(error) {
+  if (error.code === "pin_wrong" && error.triesLeft != null) {
+    return `Code PIN incorrect : il reste ${error.triesLeft} essai(s).`;
+  }
+  return MESSAGES[error.code] || error.message || "La connexion a échoué.";
+}
+
+async function post(url, data) {
+  const answer = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify(data || {}),
+    credentials: "same-origin",
+  });
+  const json = await answer.json().catch(() => ({}));
+  if (!answer.ok) throw Object.assign(new Error(json.message || "erreur"), json);
+  return json;
+}
+
+function show(id, text) {
+  const element = document.getElementById(id);
+  element.textContent = text;
+  element.classList.remove("hidden");
+}
+
+const loginButton = document.getElementById("cps-login");
+if (loginButton) {
+  loginButton.addEventListener("click", async () => {
+    loginButton.disabled = true;
+    try {
+      const { nonce } = await post("/cps/challenge");
+      const token = await bridge.authenticate(nonce);
+      const next = await post("/cps/connexion", { token, nonce });
+      window.location.assign(next.redirect);
+    } catch (error) {
+      show("cps-error", explain(error));
+    } finally {
+      loginButton.disabled = false;
+    }
+  });
+}
+
+const readButton = document.getElementById("read-vitale");
+if (readButton) {
+  readButton.addEventListener("click", async () => {
+    try {
+      const card = await bridge.readVitale();
+      const list = document.querySelector("#beneficiaries ul");
+      list.replaceChildren();
+      for (const person of card.beneficiaries) {
+        const item = document.createElement("li");
+        const choose = document.createElement("button");
+        choose.type = "button";
+        choose.className = "beneficiary";
+        choose.textContent =
+          `${person.first_name} ${person.surname}` + (person.insured ? " (assuré)" : "");
+        choose.addEventListener("click", () => {
+          document.getElementById("nir").value = person.nir;
+          document.getElementById("nom").value = person.surname;
+          document.getElementById("prenom").value = person.first_name;
+          document.getElementById("nir-form").submit();
+        });
+        item.append(choose);
+        list.append(item);
+      }
+      document.getElementById("beneficiaries").classList.remove("hidden");
+    } catch (error) {
+      show("vitale-error", error.code === "card_absent"
+        ? "Aucune carte Vitale dans le lecteur : insérez-la et réessayez."
+        : explain(error));
+    }
+  });
+}
+
+const agentStatus = document.getElementById("agent-status");
+if (agentStatus) {
+  bridge.status().then(
+    (status) => {
+      agentStatus.textContent = `Logiciel de lecture des cartes : version ${status.version}, en marche.`;
+      const list = document.getElementById("readers");
+      for (const reader of status.readers) {
+        const item = document.createElement("li");
+        item.textContent = `${reader.name} : ${reader.card ? reader.card.name : "pas de carte"}`;
+        list.append(item);
+      }
+    },
+    (error) => { agentStatus.textContent = explain(error); },
+  );
+}

@@ -1,0 +1,129 @@
+"""The mock portal in headless Chromium, with the agent and mock cards as real processes:
+CPS login, lockout unblocked by the card, "Lire carte Vitale", a stopped agent."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from mocks.harness import AgentProcess, CardProcess, free_port
+from mocks.portal.app import DEMO_PASSWORD, PortalConfig, create_portal, seed_demo
+
+SCREENSHOTS = Path(__file__).with_name("screenshots")
+
+
+@dataclass
+class Site:
+    origin: str
+    port: int
+
+
+@pytest.fixture
+def portal(
+    tmp_path: Path, agent: Callable[..., AgentProcess]
+) -> Iterator[Callable[[], tuple[Site, AgentProcess]]]:
+    """start() -> (the portal, the agent that allows it): the portal's origin must be in the
+    agent's allowlist, and the page must know the agent's port."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start() -> tuple[Site, AgentProcess]:
+        port = free_port()
+        origin = f"http://localhost:{port}"
+        running = agent(origins=(origin,))
+        app = create_portal(
+            PortalConfig(
+                origin=origin, bridge_port=running.port, data_path=str(tmp_path / "portal.db")
+            )
+        )
+        seed_demo(app.state.portal)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return Site(origin, port), running
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(5)
+
+
+def shot(page: Any, tmp_path: Path, name: str) -> None:
+    """A screenshot per flow, kept with the test's files; the README's are refreshed with
+    CARDKIT_UPDATE_SCREENSHOTS=1."""
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    if os.environ.get("CARDKIT_UPDATE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_cps_login_unblocks_and_reads_vitale(
+    browser: Any,
+    portal: Callable[[], tuple[Site, AgentProcess]],
+    tmp_path: Path,
+    card_process: Callable[[str], CardProcess],
+) -> None:
+    card_process("cps-doctor")
+    card_process("vitale-family")
+    site, _agent = portal()
+    origin = site.origin
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    page.goto(origin + "/identification")
+    shot(page, tmp_path, "portal-identification")
+    for _ in range(3):  # three wrong passwords
+        page.fill("input[name=identifiant]", "731016879")
+        page.fill("input[name=mot_de_passe]", "Mauvais-1!")
+        page.click("#password-form button")
+    assert "Votre compte est bloqué" in page.inner_text("#blocked")
+    shot(page, tmp_path, "portal-blocked")
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(m.text))
+    page.click("#cps-login")  # the card unblocks the account at once
+    try:
+        page.wait_for_url(origin + "/accueil", timeout=30000)
+    except Exception:
+        error = page.inner_text("#cps-error") if page.is_visible("#cps-error") else ""
+        raise AssertionError(f"no login: {error!r} {messages}") from None
+    assert "CLAIRE LEFEBVRE" in page.inner_text("h1")
+    page.goto(origin + "/patient")
+    page.click("#read-vitale")
+    page.wait_for_selector(".beneficiary", timeout=15000)
+    names = page.locator(".beneficiary").all_inner_texts()
+    assert names[0].startswith("MARIE DUPONT") and len(names) == 4
+    page.locator(".beneficiary").nth(1).click()  # the second person on the card
+    page.wait_for_selector("#patient", timeout=15000)
+    assert "JEAN DUPONT" in page.inner_text("#patient")
+    shot(page, tmp_path, "portal-patient")
+    page.goto(origin + "/compte/evenements")
+    events = page.inner_text("#events")
+    assert "Compte débloqué par carte CPS" in events and "Compte bloqué" in events
+    # The account works with its password again.
+    page.click("text=Se déconnecter")
+    page.fill("input[name=identifiant]", "731016879")
+    page.fill("input[name=mot_de_passe]", DEMO_PASSWORD)
+    page.click("#password-form button")
+    page.wait_for_url(origin + "/accueil")
+
+
+def test_stopped_agent_is_said_plainly(
+    browser: Any, portal: Callable[[], tuple[Site, AgentProcess]]
+) -> None:
+    site, running = portal()
+    page = browser.new_page()
+    page.goto(site.origin + "/identification")
+    running.stop()
+    page.click("#cps-login")
+    page.wait_for_selector("#cps-error:not(.hidden)", timeout=15000)
+    text = page.inner_text("#cps-error")
+    assert "Le logiciel de lecture des cartes ne répond pas" in text
