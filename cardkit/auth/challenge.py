@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from cardkit.errors import CardkitError
+from cardkit.sqlite import connect
 
 NONCE_BYTES = 32
 MIN_NONCE_BYTES = 32
@@ -126,9 +126,7 @@ class SqliteNonceStore:
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
         self._lock = threading.Lock()  # serialises ":memory:" use across threads
-        self._shared = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._shared.execute("PRAGMA journal_mode=WAL")
-        self._shared.execute("PRAGMA busy_timeout=5000")  # other processes on the same file
+        self._shared = connect(self.path)
         self._shared.execute(
             "CREATE TABLE IF NOT EXISTS nonces ("
             "nonce TEXT PRIMARY KEY, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0)"

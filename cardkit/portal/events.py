@@ -7,12 +7,13 @@ page; details never include a password, a NIR or a token.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
+
+from cardkit.sqlite import connect
 
 
 class EventKind(Enum):
@@ -60,9 +61,7 @@ class EventJournal(Protocol):
 class SqliteEventJournal:
     def __init__(self, path: str | Path = ":memory:") -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "account TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL)"

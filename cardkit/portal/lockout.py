@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from cardkit.errors import CardkitError
+from cardkit.sqlite import connect
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,7 @@ class SqliteLockoutStore:
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS lockout (account TEXT PRIMARY KEY, "
             "failures INTEGER NOT NULL, blocked_until REAL)"

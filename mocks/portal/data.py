@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cardkit.sqlite import connect
 
 SESSION_TTL = dt.timedelta(hours=8)
 
@@ -40,9 +41,7 @@ _COLUMNS = "id, kind, display_name, email, am_number, finess, card_key, password
 class PortalData:
     def __init__(self, path: str | Path = ":memory:") -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = connect(path)
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS accounts (

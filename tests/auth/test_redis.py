@@ -98,30 +98,18 @@ def test_fifty_clients_one_winner(redis_url: str) -> None:
 def test_lockout_across_two_portal_instances(redis_url: str) -> None:
     """Two portal processes sharing Redis hold one lockout rule: 50 concurrent wrong
     passwords spread over both give one block and never more than 3 counted failures."""
-    import threading
-
     import redis
 
     from cardkit.portal import Lockout
     from cardkit.portal.redis_lockout import RedisLockoutStore
+    from tests.unit.test_portal_lib import fifty_failures_at_once
 
     now = dt.datetime.now(dt.UTC)
     instances = [
         Lockout(RedisLockoutStore(redis.Redis.from_url(redis_url), prefix="t:lock:")),
         Lockout(RedisLockoutStore(redis.Redis.from_url(redis_url), prefix="t:lock:")),
     ]
-    barrier = threading.Barrier(50)
-    states = []
-
-    def wrong(i: int) -> None:
-        barrier.wait()
-        states.append(instances[i % 2].failed("am:731016879", now))
-
-    threads = [threading.Thread(target=wrong, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    states = fifty_failures_at_once(instances, "am:731016879", now)
     assert max(s.failures for s in states) == 3
     assert len({s.blocked_until for s in states if s.blocked_until}) == 1
     assert instances[1].store.state("am:731016879", now).blocked(now)

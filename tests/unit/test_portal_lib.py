@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,25 @@ from mocks import pki
 from mocks.tokens import rsa_signer
 
 ORIGIN = "https://portal.example"
+
+
+def fifty_failures_at_once(lockouts: list[Lockout], account: str, now: dt.datetime) -> list[Any]:
+    """50 wrong passwords released together, spread over ``lockouts`` (portal instances)."""
+    barrier = threading.Barrier(50)
+    states: list[Any] = []
+
+    def wrong(i: int) -> None:
+        barrier.wait()
+        states.append(lockouts[i % len(lockouts)].failed(account, now))
+
+    threads = [threading.Thread(target=wrong, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return states
+
+
 T0 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
 
 
@@ -82,18 +102,7 @@ def test_fifty_concurrent_failures_block_once(tmp_path: Path, kind: str) -> None
             Lockout(SqliteLockoutStore(tmp_path / "shared.db")),
             Lockout(SqliteLockoutStore(tmp_path / "shared.db")),
         ]
-    barrier = threading.Barrier(50)
-    states = []
-
-    def wrong(i: int) -> None:
-        barrier.wait()
-        states.append(lockouts[i % 2].failed("am:1", T0))
-
-    threads = [threading.Thread(target=wrong, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    states = fifty_failures_at_once(lockouts, "am:1", T0)
     assert max(s.failures for s in states) == 3
     assert sorted(s.failures for s in states).count(3) == 48  # 1, 2, then blocked at 3
     assert len({s.blocked_until for s in states if s.blocked_until}) == 1  # one block

@@ -1,0 +1,162 @@
+"""The portal side of a CPS login, in one run:
+
+- server time of a whole CPS login on the mock portal (challenge bound to the session, token
+  validation at the portal's origin, account lookup, lockout release, journal, new session),
+  through its ASGI app, against the validation alone (``Validator.validate`` on the same kind
+  of token): the JSON ``ratio`` (target <= 1.5);
+- one Argon2id password check with the portal's parameters (by design 20-100 ms).
+
+Tokens are signed with the TEST PKI's keys in-process (what the card does is measured by
+``bench pkcs11`` and ``bench bridge``); revocation is off on both sides, so the ratio is the
+portal's own cost. The browser-measured login (click to logged-in page) is not in this
+benchmark yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.stats import emit, summary
+from cardkit.auth import Challenge, MemoryNonceStore, create_token
+from cardkit.portal import PasswordHasher
+from mocks import pki
+from mocks.portal.app import PortalConfig, create_portal, seed_demo
+from mocks.tokens import rsa_signer
+
+ORIGIN = "http://localhost:8000"
+
+
+async def _call(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """One request straight into the ASGI app (no HTTP client in the measure)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+    status, out_headers, chunks = 0, {}, []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            for k, v in message.get("headers", []):
+                out_headers[k.decode().lower()] = v.decode()
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, out_headers, b"".join(chunks)
+
+
+async def _portal_logins(n: int, folder: Path) -> tuple[list[int], list[int]]:
+    app = create_portal(PortalConfig(origin=ORIGIN, data_path=str(folder / "portal.db")))
+    portal = app.state.portal
+    seed_demo(portal)
+    key, cert = pki.card_credentials("cps-doctor", "auth")
+    sign = rsa_signer(key)
+    login: list[int] = []
+    alone: list[int] = []
+    base = {"host": "localhost:8000", "origin": ORIGIN}
+    for i in range(n + 5):
+        _, headers, page = await _call(app, "GET", "/identification", base)
+        csrf = re.search(r'data-csrf="([^"]+)"', page.decode())
+        assert csrf is not None
+        cookie = headers["set-cookie"].split(";", 1)[0]
+        request = {
+            **base,
+            "cookie": cookie,
+            "x-csrf-token": csrf.group(1),
+            "content-type": "application/json",
+        }
+        # The card's part, outside the measure: a token for the nonce the portal gives.
+        started = time.perf_counter_ns()
+        _, _, answer = await _call(app, "POST", "/cps/challenge", request, b"{}")
+        paused = time.perf_counter_ns()
+        nonce = json.loads(answer)["nonce"]
+        token = create_token(sign, cert, ORIGIN, nonce).to_dict()
+        body = json.dumps({"token": token, "nonce": nonce}).encode()
+        resumed = time.perf_counter_ns()
+        status, _, answer = await _call(app, "POST", "/cps/connexion", request, body)
+        done = time.perf_counter_ns()
+        assert status == 200 and json.loads(answer)["redirect"] == "/accueil", answer
+        # The baseline: the same validation, nothing else.
+        challenge = Challenge.new()
+        store = MemoryNonceStore()
+        store.issue(challenge)
+        raw = create_token(sign, cert, ORIGIN, challenge.nonce).to_json()
+        t0 = time.perf_counter_ns()
+        portal.validator.validate(raw, ORIGIN, challenge.nonce, store)
+        t1 = time.perf_counter_ns()
+        if i >= 5:  # warm-up: path validation cache, templates, SQLite pages
+            login.append((paused - started) + (done - resumed))
+            alone.append(t1 - t0)
+    return login, alone
+
+
+def run(n: int, hashes: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as folder:
+        login, alone = asyncio.run(_portal_logins(n, Path(folder)))
+    hasher = PasswordHasher()
+    stored = hasher.hash("Motdepasse1!")
+    checks = []
+    for _ in range(hashes):
+        t0 = time.perf_counter_ns()
+        assert hasher.verify(stored, "Motdepasse1!")
+        checks.append(time.perf_counter_ns() - t0)
+    s_login, s_alone, s_hash = summary(login), summary(alone), summary(checks)
+    return {
+        "bench": "portal",
+        "n": n,
+        "cps_login_server": s_login,
+        "validation_alone": s_alone,
+        "ratio": round(s_login["median_us"] / s_alone["median_us"], 3),
+        "argon2id_verify": s_hash,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench portal", description=__doc__)
+    parser.add_argument("--n", type=int, default=200, help="CPS logins")
+    parser.add_argument("--hashes", type=int, default=20, help="password checks")
+    args = parser.parse_args(argv)
+    result = run(args.n, args.hashes)
+    for label, key in (
+        ("CPS login, portal server", "cps_login_server"),
+        ("validation alone", "validation_alone"),
+        ("argon2id verify", "argon2id_verify"),
+    ):
+        row = result[key]
+        assert isinstance(row, dict)
+        print(f"  {label:26}: median {row['median_us']:9.1f} us  p99 {row['p99_us']:9.1f} us")
+    print(f"  ratio login / validation : {result['ratio']}")
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
