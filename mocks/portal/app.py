@@ -35,6 +35,7 @@ from cardkit.auth import (
     Validator,
     ValidatorConfig,
 )
+from cardkit.auth.challenge import SqliteNonceStore
 from cardkit.auth.trust import load_trust
 from cardkit.pcsc_bridge.hosted import hosted_client
 from cardkit.portal import (
@@ -109,7 +110,9 @@ class Portal:
         self.validator = Validator(
             ValidatorConfig(roots, intermediates, revocation=config.revocation)
         )
-        self.challenges = LoginChallenges(MemoryNonceStore(), self.validator, config.origin)
+        # Nonces live with the sessions: two portal processes on one file are one portal.
+        nonces = MemoryNonceStore() if path == ":memory:" else SqliteNonceStore(path)
+        self.challenges = LoginChallenges(nonces, self.validator, config.origin)
         self.hasher = PasswordHasher()
         self.policy = PasswordPolicy()
 

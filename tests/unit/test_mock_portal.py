@@ -247,3 +247,42 @@ def test_account_creation_by_card(app: Any, profile: str, allowed: bool) -> None
     assert "Vous n'avez pas encore de compte" in pages[0].text
     assert "une lettre majuscule" in pages[1].text
     assert pages[2].url.path == "/accueil" and "JULIE REVOQUE" in pages[2].text
+
+
+def test_two_portal_processes_on_one_store_are_one_portal(tmp_path: Path) -> None:
+    """The challenge from one instance is consumed by the other, and the lockout counts
+    failures made on both (two apps on one SQLite file, as two processes would be)."""
+    data = str(tmp_path / "shared.db")
+    first = create_portal(PortalConfig(origin=ORIGIN, data_path=data))
+    second = create_portal(PortalConfig(origin=ORIGIN, data_path=data))
+    seed_demo(first.state.portal)
+
+    async def flow() -> list[httpx.Response]:
+        a, b = Browser(first), Browser(second)
+        await a.get("/identification")
+        b.client.cookies = a.client.cookies  # one browser, two instances behind a balancer
+        b.csrf = a.csrf
+        headers = {"X-CSRF-Token": a.csrf}
+        nonce = (await a.client.post("/cps/challenge", headers=headers)).json()["nonce"]
+        key, cert = pki.card_credentials("cps-doctor", "auth")
+        token = create_token(rsa_signer(key), cert, ORIGIN, nonce).to_dict()
+        logged = await b.client.post(
+            "/cps/connexion", json={"token": token, "nonce": nonce}, headers=headers
+        )
+        other = Browser(first)
+        await other.get("/identification")
+        pages = [logged]
+        for app_ in (first, second, first):
+            browser = Browser(app_)
+            browser.client.cookies = other.client.cookies
+            browser.csrf = other.csrf
+            pages.append(
+                await browser.post(
+                    "/connexion", {"identifiant": DOCTOR_AM, "mot_de_passe": "Faux-2026!"}
+                )
+            )
+        return pages
+
+    logged, *wrong = run(flow())
+    assert logged.status_code == 200 and logged.json()["redirect"] == "/accueil"
+    assert "Votre compte est bloqué" in wrong[2].text  # third failure, counted across both
