@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 COOKIE = "portail_session"
+RESET_LINK_TTL = dt.timedelta(hours=1)
 DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 - the demo accounts' published password
 MAX_BODY = 64 * 1024
 MAX_FIELD = 512
@@ -397,6 +398,67 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
             },
         )
 
+    async def forgotten(request: Request) -> Response:
+        """A reset link by e-mail, asked with the e-mail address (the confirmation shows it)
+        or the N° AM / FINESS (it does not, "par mesure de sécurité"). The answer is the same
+        whether an account exists or not: the page tells nobody who has one."""
+        _sid, data = session_of(request)
+        if request.method == "GET":
+            return page(request, "oubli.html", data)
+        fields = await form(request, data)
+        identifier = fields.get("identifiant", "").strip()
+        by_email = "@" in identifier
+        found = portal.data.by_identifier(identifier) if identifier else []
+        if by_email and len(found) > 1:
+            return page(
+                request,
+                "oubli.html",
+                data,
+                error="Cette adresse e-mail est partagée "
+                "par plusieurs comptes : indiquez votre N° d'Assurance Maladie ou votre "
+                "N° FINESS.",
+            )
+        if len(found) == 1 and found[0].email:
+            token = portal.data.new_link(found[0].id, RESET_LINK_TTL)
+            portal.data.send_mail(
+                found[0].email,
+                "Réinitialisation de votre mot de passe",
+                f"Pour choisir un nouveau mot de passe, ouvrez ce lien (valable 1 heure, une "
+                f"seule fois) : {portal.config.origin}/mot-de-passe/nouveau?lien={token}",
+            )
+        return page(
+            request, "oubli.html", data, sent=True, shown_email=identifier if by_email else None
+        )
+
+    async def new_password(request: Request) -> Response:
+        _sid, data = session_of(request)
+        token = request.query_params.get("lien", "")[:100]
+        if request.method == "GET":
+            valid = portal.data.link_account(token) is not None
+            return page(request, "nouveau_mdp.html", data, token=token, invalid=not valid)
+        fields = await form(request, data)
+        token = fields.get("lien", "")
+        password = fields.get("mot_de_passe", "")
+        errors = portal.policy.problems(password)
+        if errors or password != fields.get("confirmation", ""):
+            message = (
+                ("Le mot de passe doit contenir " + ", ".join(errors) + ".")
+                if errors
+                else "Les deux mots de passe ne sont pas identiques."
+            )
+            return page(request, "nouveau_mdp.html", data, token=token, error=message)
+        account_id = portal.data.use_link(token)
+        if account_id is None:
+            return page(request, "nouveau_mdp.html", data, token=token, invalid=True)
+        portal.data.set_password(account_id, portal.hasher.hash(password))
+        portal.lockout.succeeded(str(account_id))
+        portal.journal.record(str(account_id), EventKind.PASSWORD_RESET)
+        return page(request, "nouveau_mdp.html", data, done=True)
+
+    async def outbox(request: Request) -> Response:
+        _sid, data = session_of(request)
+        return page(request, "courrier.html", data, mails=portal.data.outbox())
+
     async def logout(request: Request) -> Response:
         sid, data = session_of(request)
         await form(request, data)
@@ -436,6 +498,9 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
         Route("/compte/evenements", events),
         Route("/patient", patient, methods=["GET", "POST"]),
         Route("/deconnexion", logout, methods=["POST"]),
+        Route("/mot-de-passe-oublie", forgotten, methods=["GET", "POST"]),
+        Route("/mot-de-passe/nouveau", new_password, methods=["GET", "POST"]),
+        Route("/courrier", outbox),
         Route("/configuration", simple),
         Route("/aide", simple),
         Route(client_url, client_js),

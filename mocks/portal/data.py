@@ -10,6 +10,7 @@ the CSRF token) on the server; the browser only holds an opaque id.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 import threading
@@ -20,6 +21,10 @@ from typing import Any
 from cardkit.sqlite import connect
 
 SESSION_TTL = dt.timedelta(hours=8)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,12 @@ class PortalData:
             CREATE INDEX IF NOT EXISTS accounts_email ON accounts (email);
             CREATE TABLE IF NOT EXISTS sessions (
               id TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS links (
+              digest TEXT PRIMARY KEY, account_id INTEGER NOT NULL, expires REAL NOT NULL,
+              used INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE IF NOT EXISTS outbox (
+              id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL,
+              subject TEXT NOT NULL, body TEXT NOT NULL, at REAL NOT NULL);
             """
         )
 
@@ -109,6 +120,66 @@ class PortalData:
             query = f"SELECT {_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608 - fixed names
             rows = self._db.execute(query).fetchall()
         return [Account(*row) for row in rows]
+
+    def set_password(self, account_id: int, password_hash: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+            )
+
+    # --- single-use links and the mock e-mail outbox ---
+
+    def new_link(self, account_id: int, ttl: dt.timedelta) -> str:
+        """A link token; only its SHA-256 is stored (a leaked database opens no account)."""
+        token = secrets.token_urlsafe(32)
+        expires = (dt.datetime.now(dt.UTC) + ttl).timestamp()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO links (digest, account_id, expires) VALUES (?, ?, ?)",
+                (_digest(token), account_id, expires),
+            )
+        return token
+
+    def link_account(self, token: str) -> int | None:
+        """The account a still-valid link opens (without using it)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT account_id FROM links WHERE digest = ? AND used = 0 AND expires > ?",
+                (_digest(token), dt.datetime.now(dt.UTC).timestamp()),
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def use_link(self, token: str) -> int | None:
+        """Use the link, once: of two concurrent uses one gets the account, the other None."""
+        with self._lock:
+            row = self._db.execute(
+                "UPDATE links SET used = 1 WHERE digest = ? AND used = 0 AND expires > ? "
+                "RETURNING account_id",
+                (_digest(token), dt.datetime.now(dt.UTC).timestamp()),
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def send_mail(self, recipient: str, subject: str, body: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO outbox (recipient, subject, body, at) VALUES (?, ?, ?, ?)",
+                (recipient, subject, body, dt.datetime.now(dt.UTC).timestamp()),
+            )
+
+    def outbox(self) -> list[dict[str, str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT recipient, subject, body, at FROM outbox ORDER BY id DESC LIMIT 50"
+            ).fetchall()
+        return [
+            {
+                "to": r,
+                "subject": s,
+                "body": b,
+                "at": dt.datetime.fromtimestamp(at, dt.UTC).astimezone().strftime("%d/%m/%Y %H:%M"),
+            }
+            for r, s, b, at in rows
+        ]
 
     # --- sessions ---
 

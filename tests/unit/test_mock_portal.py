@@ -286,3 +286,54 @@ def test_two_portal_processes_on_one_store_are_one_portal(tmp_path: Path) -> Non
     logged, *wrong = run(flow())
     assert logged.status_code == 200 and logged.json()["redirect"] == "/accueil"
     assert "Votre compte est bloqué" in wrong[2].text  # third failure, counted across both
+
+
+def test_password_reset_by_single_use_link(app: Any) -> None:
+    async def flow() -> dict[str, Any]:
+        b = Browser(app)
+        await b.get("/mot-de-passe-oublie")
+        by_number = await b.post("/mot-de-passe-oublie", {"identifiant": DOCTOR_AM})
+        await b.get("/mot-de-passe-oublie")
+        by_email = await b.post(
+            "/mot-de-passe-oublie", {"identifiant": "thomas.roux@soins.example"}
+        )
+        await b.get("/mot-de-passe-oublie")
+        unknown = await b.post("/mot-de-passe-oublie", {"identifiant": "personne@nulle.example"})
+        outbox = await b.get("/courrier")
+        link = re.search(r"/mot-de-passe/nouveau\?lien=([\w-]+)", outbox.text.split("</li>")[-2])
+        assert link is not None  # the doctor's mail (the oldest of the two)
+        await b.get(f"/mot-de-passe/nouveau?lien={link.group(1)}")
+        weak = await b.post(
+            "/mot-de-passe/nouveau",
+            {"lien": link.group(1), "mot_de_passe": "court", "confirmation": "court"},
+        )
+        done = await b.post(
+            "/mot-de-passe/nouveau",
+            {
+                "lien": link.group(1),
+                "mot_de_passe": "Nouveau-2026!",
+                "confirmation": "Nouveau-2026!",
+            },
+        )
+        again = await b.post(
+            "/mot-de-passe/nouveau",
+            {"lien": link.group(1), "mot_de_passe": "Encore-2026!", "confirmation": "Encore-2026!"},
+        )
+        await b.get("/identification")
+        login = await b.post(
+            "/connexion", {"identifiant": DOCTOR_AM, "mot_de_passe": "Nouveau-2026!"}
+        )
+        events = await b.get("/compte/evenements")
+        return locals()
+
+    r = run(flow())
+    assert "Par mesure de sécurité" in r["by_number"].text
+    assert "claire.lefebvre" not in r["by_number"].text
+    assert "thomas.roux@soins.example" in r["by_email"].text
+    assert "personne@nulle.example" in r["unknown"].text  # same answer: no account revealed
+    assert r["outbox"].text.count("<li>") == 2  # nothing was sent for the unknown address
+    assert "une lettre majuscule" in r["weak"].text
+    assert "Votre mot de passe a été modifié" in r["done"].text
+    assert "Ce lien n'est plus valide" in r["again"].text.replace("&#39;", "'")
+    assert r["login"].url.path == "/accueil"
+    assert "Réinitialisation de mot de passe" in r["events"].text
