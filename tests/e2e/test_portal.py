@@ -29,15 +29,15 @@ class Site:
 @pytest.fixture
 def portal(
     tmp_path: Path, agent: Callable[..., AgentProcess]
-) -> Iterator[Callable[[], tuple[Site, AgentProcess]]]:
+) -> Iterator[Callable[..., tuple[Site, AgentProcess]]]:
     """start() -> (the portal, the agent that allows it): the portal's origin must be in the
     agent's allowlist, and the page must know the agent's port."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start() -> tuple[Site, AgentProcess]:
+    def start(**options: Any) -> tuple[Site, AgentProcess]:
         port = free_port()
         origin = f"http://localhost:{port}"
-        running = agent(origins=(origin,))
+        running = agent(origins=(origin,), **options)
         app = create_portal(
             PortalConfig(
                 origin=origin, bridge_port=running.port, data_path=str(tmp_path / "portal.db")
@@ -70,7 +70,7 @@ def shot(page: Any, tmp_path: Path, name: str) -> None:
 
 def test_cps_login_unblocks_and_reads_vitale(
     browser: Any,
-    portal: Callable[[], tuple[Site, AgentProcess]],
+    portal: Callable[..., tuple[Site, AgentProcess]],
     tmp_path: Path,
     card_process: Callable[[str], CardProcess],
 ) -> None:
@@ -117,7 +117,7 @@ def test_cps_login_unblocks_and_reads_vitale(
 
 
 def test_stopped_agent_is_said_plainly(
-    browser: Any, portal: Callable[[], tuple[Site, AgentProcess]]
+    browser: Any, portal: Callable[..., tuple[Site, AgentProcess]]
 ) -> None:
     site, running = portal()
     page = browser.new_page()
@@ -131,7 +131,7 @@ def test_stopped_agent_is_said_plainly(
 
 def test_browser_login_time(
     browser: Any,
-    portal: Callable[[], tuple[Site, AgentProcess]],
+    portal: Callable[..., tuple[Site, AgentProcess]],
     card_process: Callable[[str], CardProcess],
 ) -> None:
     """20 CPS logins as a person does them (click to logged-in page); the median is printed
@@ -153,3 +153,24 @@ def test_browser_login_time(
     median = statistics.median(samples[1:]) * 1000  # the first one loads the worker's module
     print(f"browser CPS login, click to logged-in page: median {median:.0f} ms over 20")
     assert len(samples) == 21
+
+
+def test_card_pulled_during_login(
+    browser: Any,
+    portal: Callable[..., tuple[Site, AgentProcess]],
+    card_process: Callable[[str], CardProcess],
+) -> None:
+    """The card is pulled while the agent waits for the PIN: the page says what happened and
+    what to do, and nothing is left half logged in."""
+    cps = card_process("cps-doctor")
+    site, running = portal(fifo=True)
+    page = browser.new_page()
+    page.goto(site.origin + "/identification")
+    page.click("#cps-login")
+    with running.pin_file.open("w") as pin:  # opens once the agent waits for the PIN
+        cps.ctl("remove")
+        time.sleep(0.6)  # pcscd notices at its next poll
+        pin.write("1234\n")
+    page.wait_for_selector("#cps-error:not(.hidden)", timeout=30000)
+    assert "Aucune carte CPS dans le lecteur" in page.inner_text("#cps-error")
+    assert page.url.endswith("/identification")
