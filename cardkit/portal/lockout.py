@@ -64,6 +64,10 @@ class LockoutStore(Protocol):
         """Forget the failures and any block (right password, or a CPS login)."""
         ...
 
+    def release(self, account: str, now: dt.datetime) -> bool:
+        """:meth:`clear`, saying whether the account was blocked: one step, not two."""
+        ...
+
 
 _CLEAR = LockState(0, None)
 
@@ -96,6 +100,11 @@ class MemoryLockoutStore:
     def clear(self, account: str) -> None:
         with self._lock:
             self._states.pop(account, None)
+
+    def release(self, account: str, now: dt.datetime) -> bool:
+        with self._lock:
+            state = self._states.pop(account, _CLEAR)
+        return state.blocked(now)
 
 
 class SqliteLockoutStore:
@@ -147,6 +156,13 @@ class SqliteLockoutStore:
         with self._lock:
             self._db.execute("DELETE FROM lockout WHERE account = ?", (account,))
 
+    def release(self, account: str, now: dt.datetime) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "DELETE FROM lockout WHERE account = ? RETURNING blocked_until", (account,)
+            ).fetchone()
+        return bool(row and row[0] is not None and now.timestamp() < row[0])
+
     def close(self) -> None:
         self._db.close()
 
@@ -180,6 +196,4 @@ class Lockout:
     def unblock_by_card(self, account: str, now: dt.datetime | None = None) -> bool:
         """A valid CPS login of the account's professional: blocked or not, the account is
         usable at once. Whether it was blocked (for the event journal)."""
-        was = self.store.state(account, self._now(now)).blocked(self._now(now))
-        self.store.clear(account)
-        return was
+        return self.store.release(account, self._now(now))

@@ -72,3 +72,10 @@ class RedisLockoutStore:
 
     def clear(self, account: str) -> None:
         self.client.delete(self.prefix + account)
+
+    def release(self, account: str, now: dt.datetime) -> bool:
+        pipe = self.client.pipeline()  # MULTI/EXEC: read and delete as one step
+        pipe.hget(self.prefix + account, "until")
+        pipe.delete(self.prefix + account)
+        until, _ = pipe.execute()
+        return bool(until) and now.timestamp() < float(until)

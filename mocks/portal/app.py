@@ -199,7 +199,7 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
 
     def login(request: Request, sid: str, account: Account, via: str) -> str:
         now = dt.datetime.now(dt.UTC)
-        previous = portal.data.touch_login(account.id, now)
+        previous = portal.data.touch_login(account, now)
         kind = EventKind.CARD_LOGIN if via == "cps" else EventKind.PASSWORD_LOGIN
         portal.journal.record(str(account.id), kind, now)
         return fresh_session(

@@ -104,16 +104,14 @@ class PortalData:
         assert account is not None
         return account
 
-    def touch_login(self, account_id: int, at: dt.datetime) -> str | None:
-        """Record this login; the previous one (what the home page shows)."""
+    def touch_login(self, account: Account, at: dt.datetime) -> str | None:
+        """Record this login; the previous one (what the home page shows), from the record
+        the caller already read."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT last_login FROM accounts WHERE id = ?", (account_id,)
-            ).fetchone()
             self._db.execute(
-                "UPDATE accounts SET last_login = ? WHERE id = ?", (at.isoformat(), account_id)
+                "UPDATE accounts SET last_login = ? WHERE id = ?", (at.isoformat(), account.id)
             )
-        return row[0] if row else None
+        return account.last_login
 
     def all(self) -> list[Account]:
         with self._lock:
