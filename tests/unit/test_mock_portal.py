@@ -337,3 +337,14 @@ def test_password_reset_by_single_use_link(app: Any) -> None:
     assert "Ce lien n'est plus valide" in r["again"].text.replace("&#39;", "'")
     assert r["login"].url.path == "/accueil"
     assert "Réinitialisation de mot de passe" in r["events"].text
+
+
+@pytest.mark.parametrize("path", ["/aide", "/configuration", "/mot-de-passe-oublie", "/courrier"])
+def test_every_page_renders(app: Any, path: str) -> None:
+    async def flow() -> httpx.Response:
+        return await Browser(app).get(path)
+
+    page = run(flow())
+    assert page.status_code == 200 and 'lang="fr"' in page.text
+    if path == "/aide":
+        assert "cardkit doctor" in page.text and "conseiller informatique service" in page.text
