@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
-import ipaddress
 import json
 import os
 import platform
@@ -597,18 +596,11 @@ def _slots_versus_readers(
 
 def _port_owner(port: int) -> str | None:
     """Which process listens on ``port`` (Linux), to name a squatter."""
-    if not sys.platform.startswith("linux"):
+    from cardkit.pcsc_bridge.peers import proc_tcp_sockets
+
+    inodes = {s.inode for s in proc_tcp_sockets() if s.listening and s.local[1] == port}
+    if not inodes:
         return None
-    inodes: set[str] = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
@@ -625,24 +617,13 @@ def _port_owner(port: int) -> str | None:
 
 def _non_loopback_listeners(port: int) -> list[str]:
     """Addresses other than loopback where something listens on ``port`` (Linux)."""
-    found: list[str] = []
-    for table, size in (("tcp", 8), ("tcp6", 32)):
-        try:
-            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            address, _sep, hex_port = fields[1].rpartition(":")
-            if fields[3] != "0A" or int(hex_port, 16) != port or len(address) != size:
-                continue
-            raw = bytes.fromhex(address)
-            if sys.byteorder == "little":
-                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-            ip = ipaddress.ip_address(raw)
-            if not ip.is_loopback:
-                found.append(str(ip))
-    return found
+    from cardkit.pcsc_bridge.peers import proc_tcp_sockets
+
+    return [
+        str(s.local[0])
+        for s in proc_tcp_sockets()
+        if s.listening and s.local[1] == port and not s.local[0].is_loopback
+    ]
 
 
 def _listening(port: int) -> bool:

@@ -256,3 +256,16 @@ def test_fix_allows_the_origin_in_the_agent_config(
     data = tomllib.loads(config.read_text())
     assert data == {"port": 40000, "allowed_origins": ["https://a.example", "https://b.example"]}
     assert "already" in fix.apply()  # idempotent
+
+
+def test_listeners_beyond_loopback_are_seen() -> None:
+    from cardkit.doctor.checks import _non_loopback_listeners
+
+    for host, expected in (("0.0.0.0", ["0.0.0.0"]), ("127.0.0.1", [])):
+        listener = socket.socket()
+        listener.bind((host, 0))
+        listener.listen(1)
+        try:
+            assert _non_loopback_listeners(listener.getsockname()[1]) == expected
+        finally:
+            listener.close()
