@@ -22,7 +22,7 @@ import platformdirs
 from cardkit.auth.origin import normalize_origin
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.app import DEFAULT_PORT
-from cardkit.pcsc_bridge.runtime import APP, config_path
+from cardkit.pcsc_bridge.runtime import APP, audit_log_path, config_path
 
 
 class ConfigError(CardkitError, ValueError):
@@ -42,9 +42,7 @@ class AgentConfig:
     pkcs11_module: str | None = None
     log_level: str = "INFO"
     pin_provider: str = "auto"
-    audit_log: Path = field(
-        default_factory=lambda: Path(platformdirs.user_log_dir(APP)) / "audit.jsonl"
-    )
+    audit_log: Path = field(default_factory=audit_log_path)
     state_dir: Path = field(default_factory=state_dir)
     #: Seconds a new bridge connection has to send its request head.
     header_timeout: float = 10.0

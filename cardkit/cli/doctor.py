@@ -98,7 +98,8 @@ def doctor(  # noqa: PLR0917 - click passes options positionally
         html_file.write_text(render_html(report), encoding="utf-8")
         err.print(_("HTML report: {path}").format(path=html_file))
     if bundle_file is not None:
-        from cardkit.doctor.bundle import audit_log_path, write_bundle
+        from cardkit.doctor.bundle import write_bundle
+        from cardkit.pcsc_bridge.runtime import audit_log_path
 
         write_bundle(report, bundle_file, audit_log_path())
         err.print(_("Bundle for your ticket: {path}").format(path=bundle_file))

@@ -94,12 +94,4 @@ def write_bundle(report: Report, target: Path, audit_log: Path | None) -> list[s
     return sorted(members)
 
 
-def audit_log_path() -> Path | None:
-    try:
-        import platformdirs
-    except ImportError:
-        return None
-    return Path(platformdirs.user_log_dir("cardkit")) / "audit.jsonl"
-
-
-__all__ = ["audit_log_path", "redact", "write_bundle"]
+__all__ = ["redact", "write_bundle"]

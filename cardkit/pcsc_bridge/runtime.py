@@ -62,6 +62,13 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP)) / "agent.toml"
 
 
+def audit_log_path() -> Path:
+    """Where the agent writes its audit log by default (``audit_log`` in agent.toml)."""
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir(APP)) / "audit.jsonl"
+
+
 @dataclass(frozen=True)
 class RuntimeInfo:
     pid: int
