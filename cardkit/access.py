@@ -31,6 +31,7 @@ from cardkit.transport.base import (
     NoSuchReader,
     ReaderAmbiguous,
     ReaderBackend,
+    ReaderState,
     ReaderUnavailable,
 )
 
@@ -53,9 +54,18 @@ def family_of(atr: bytes | None) -> CardFamily | None:
     return identify(atr, smartcard_list=False).family
 
 
+def _fitting(states: dict[str, ReaderState], family: CardFamily | None) -> list[str]:
+    """Readers holding a card, of ``family`` when one is given, in the backend's order."""
+    return [
+        n
+        for n, s in states.items()
+        if s.card_present and (family is None or family_of(s.atr) is family)
+    ]
+
+
 def readers_holding(backend: ReaderBackend, family: CardFamily) -> list[str]:
     """Readers holding a card of ``family``, in the backend's order."""
-    return [n for n, s in backend.states().items() if s.card_present and family_of(s.atr) is family]
+    return _fitting(backend.states(), family)
 
 
 def _by_spec(names: list[str], spec: str) -> str:
@@ -98,11 +108,7 @@ def resolve_reader(
         if family is not None and not state.card_present:
             raise NoCard(f"no {what} in {name!r}")
         return name
-    fitting = [
-        n
-        for n, s in states.items()
-        if s.card_present and (family is None or family_of(s.atr) is family)
-    ]
+    fitting = _fitting(states, family)
     if len(fitting) == 1:
         return fitting[0]
     if not fitting:

@@ -16,17 +16,19 @@ from cardkit.auth.challenge import Challenge, ConsumeResult
 
 GRACE = dt.timedelta(minutes=10)  # kept past expiry, to answer "expired"/"replayed"
 USED = b"used"
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_client(client: Any = None, url: str | None = None) -> Any:
+    """The client a store was given, else one for ``url`` (a local Redis by default)."""
+    return client if client is not None else redis.Redis.from_url(url or DEFAULT_URL)
 
 
 class RedisNonceStore:
     def __init__(
         self, client: Any = None, *, url: str | None = None, prefix: str = "cardkit:nonce:"
     ) -> None:
-        self.client = (
-            client
-            if client is not None
-            else redis.Redis.from_url(url or "redis://127.0.0.1:6379/0")
-        )
+        self.client = redis_client(client, url)
         self.prefix = prefix
 
     def issue(self, challenge: Challenge) -> None:

@@ -64,8 +64,9 @@ MAX_NESTING = 4
 def _nesting(text: str) -> int:
     """How deep JSON brackets go, strings skipped: linear, no recursion. A token has one
     object and no array, so a text with few brackets is answered without the scan."""
-    if text.count("{") + text.count("[") <= MAX_NESTING:
-        return text.count("{") + text.count("[")
+    brackets = text.count("{") + text.count("[")
+    if brackets <= MAX_NESTING:
+        return brackets
     depth = deepest = 0
     in_string = escaped = False
     for char in text:

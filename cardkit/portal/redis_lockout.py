@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cardkit.auth.redis_store import redis_client
 from cardkit.portal.lockout import LockoutPolicy, LockState
 
 _RECORD = """
@@ -41,13 +42,7 @@ class RedisLockoutStore:
     def __init__(
         self, client: Any = None, *, url: str | None = None, prefix: str = "cardkit:lockout:"
     ) -> None:
-        import redis
-
-        self.client = (
-            client
-            if client is not None
-            else redis.Redis.from_url(url or "redis://127.0.0.1:6379/0")
-        )
+        self.client = redis_client(client, url)
         self.prefix = prefix
         self._record = self.client.register_script(_RECORD)
 
