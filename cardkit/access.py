@@ -200,8 +200,8 @@ def pkcs11_slot(module: Module, reader: str) -> SlotInfo:
     """The PKCS#11 slot of a PC/SC reader.
 
     OpenSC and the CPS Cryptolib describe a slot with the reader's name (OpenSC may append
-    a slot number): the exact name first, else the only slot whose description starts with
-    it. A token must be present.
+    a slot number): the exact name first, else the slots whose description starts with it,
+    one holding a token first. A token must be present in the slot chosen.
     """
     from cardkit.pkcs11 import TokenNotFound
 
@@ -212,8 +212,7 @@ def pkcs11_slot(module: Module, reader: str) -> SlotInfo:
     if not match:
         raise TokenNotFound(f"no PKCS#11 slot for reader {reader!r}")
     if len(match) > 1 and not any(s.description == reader for s in match):
-        present = [s for s in match if s.token_present]
-        match = present or match
+        match = [s for s in match if s.token_present] or match
     if not match[0].token_present:
         raise TokenNotFound(f"no token in {reader!r}")
     return match[0]
