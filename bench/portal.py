@@ -75,7 +75,7 @@ async def _call(
 
 
 async def _portal_logins(n: int, folder: Path) -> tuple[list[int], list[int]]:
-    app = create_portal(PortalConfig(origin=ORIGIN, data_path=str(folder / "portal.db")))
+    app = create_portal(PortalConfig(origin=ORIGIN, store=str(folder / "portal.db")))
     portal = app.state.portal
     seed_demo(portal)
     key, cert = pki.card_credentials("cps-doctor", "auth")

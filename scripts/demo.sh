@@ -84,7 +84,7 @@ TXT
 portal_port=${CARDKIT_PORTAL_PORT:-8000}
 portal_db="$(mktemp -d)/portal.db"
 .venv/bin/cardkit portal run --port "$portal_port" --bridge-port "$port" \
-  --store "$portal_db" --seed demo &
+  --store "sqlite:$portal_db" --seed demo &
 portal_pid=$!
 trap 'kill "$portal_pid" 2>/dev/null || true' EXIT
 echo "portal: http://localhost:$portal_port/identification"

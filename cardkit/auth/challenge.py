@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cardkit.errors import CardkitError
-from cardkit.sqlite import connect
+from cardkit.sqlite import Database
 
 NONCE_BYTES = 32
 MIN_NONCE_BYTES = 32
@@ -82,6 +82,12 @@ class NonceStore(Protocol):
         concurrent calls for one nonce, at most one gets ``ok``."""
         ...
 
+    def claim(self, nonce: str, expires_at: dt.datetime) -> bool:
+        """Record ``nonce`` as used if it never was: True the first time, False after. For
+        nonces that prove themselves (signed, see :mod:`cardkit.portal.challenge`): nothing
+        is stored when they are issued, only when they are used. Atomic like consume()."""
+        ...
+
     def purge_expired(self) -> int: ...
 
 
@@ -111,6 +117,13 @@ class MemoryNonceStore:
             expires: dt.datetime = item[0]
         return ConsumeResult.EXPIRED if _now() >= expires else ConsumeResult.OK
 
+    def claim(self, nonce: str, expires_at: dt.datetime) -> bool:
+        with self._lock:
+            if nonce in self._items:
+                return False
+            self._items[nonce] = [expires_at, True]
+            return True
+
     def purge_expired(self) -> int:
         limit = _now() - TOMBSTONE
         with self._lock:
@@ -121,45 +134,48 @@ class MemoryNonceStore:
 
 
 class SqliteNonceStore:
-    """Embedded and durable: the default for a single portal process (several threads)."""
+    """Embedded and durable: the default for a single portal process (several threads), or
+    several on one file."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()  # serialises ":memory:" use across threads
-        self._shared = connect(self.path)
-        self._shared.execute(
+    def __init__(self, db: Database | str | Path = ":memory:") -> None:
+        self._db = Database.of(db)
+        self.path = self._db.path
+        self._db.execute(
             "CREATE TABLE IF NOT EXISTS nonces ("
             "nonce TEXT PRIMARY KEY, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0)"
         )
 
     def issue(self, challenge: Challenge) -> None:
-        with self._lock:
-            self._shared.execute(
-                "INSERT OR REPLACE INTO nonces (nonce, expires) VALUES (?, ?)",
-                (challenge.nonce, challenge.expires_at.timestamp()),
-            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO nonces (nonce, expires) VALUES (?, ?)",
+            (challenge.nonce, challenge.expires_at.timestamp()),
+        )
 
     def consume(self, nonce: str) -> str:
         # One UPDATE ... RETURNING is atomic, also across processes sharing the file: of two
         # consumers, one changes the row and the other finds it used.
-        with self._lock:
-            row = self._shared.execute(
+        with self._db.lock:
+            row = self._db.one(
                 "UPDATE nonces SET used = 1 WHERE nonce = ? AND used = 0 RETURNING expires",
                 (nonce,),
-            ).fetchone()
+            )
             if row is None:
-                seen = self._shared.execute(
-                    "SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)
-                ).fetchone()
+                seen = self._db.one("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,))
                 return ConsumeResult.REPLAYED if seen else ConsumeResult.UNKNOWN
         return ConsumeResult.EXPIRED if _now().timestamp() >= row[0] else ConsumeResult.OK
 
+    def claim(self, nonce: str, expires_at: dt.datetime) -> bool:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO nonces (nonce, expires, used) VALUES (?, ?, 1)",
+            (nonce, expires_at.timestamp()),
+        )
+        return cursor.rowcount == 1
+
     def purge_expired(self) -> int:
-        with self._lock:
-            cursor = self._shared.execute(
-                "DELETE FROM nonces WHERE expires <= ?", ((_now() - TOMBSTONE).timestamp(),)
-            )
+        cursor = self._db.execute(
+            "DELETE FROM nonces WHERE expires <= ?", ((_now() - TOMBSTONE).timestamp(),)
+        )
         return cursor.rowcount
 
     def close(self) -> None:
-        self._shared.close()
+        self._db.close()

@@ -53,5 +53,12 @@ class RedisNonceStore:
             else ConsumeResult.OK
         )
 
+    def claim(self, nonce: str, expires_at: dt.datetime) -> bool:
+        ttl = expires_at - dt.datetime.now(dt.UTC) + GRACE
+        done = self.client.set(
+            self.prefix + nonce, USED, nx=True, px=max(1, int(ttl.total_seconds() * 1000))
+        )
+        return bool(done)
+
     def purge_expired(self) -> int:
         return 0  # Redis expires keys itself

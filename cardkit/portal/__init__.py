@@ -2,7 +2,13 @@
 CPS login, account lockout unblocked by a CPS login, card-based account creation, password
 rules and an event journal. Imports nothing from the card stack (no PC/SC, no PKCS#11)."""
 
-from cardkit.portal.accounts import CardDecision, account_key, may_create_account_by_card
+from cardkit.portal.accounts import (
+    CardDecision,
+    account_key,
+    may_create_account_by_card,
+    may_use_security_key,
+    security_key_matches,
+)
 from cardkit.portal.challenge import LoginChallenges, SessionNonces
 from cardkit.portal.events import Event, EventKind, SqliteEventJournal
 from cardkit.portal.lockout import (
@@ -33,4 +39,6 @@ __all__ = [
     "WeakPassword",
     "account_key",
     "may_create_account_by_card",
+    "may_use_security_key",
+    "security_key_matches",
 ]

@@ -7,13 +7,12 @@ page; details never include a password, a NIR or a token.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
-from cardkit.sqlite import connect
+from cardkit.sqlite import Database
 
 
 class EventKind(Enum):
@@ -59,9 +58,8 @@ class EventJournal(Protocol):
 
 
 class SqliteEventJournal:
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self._lock = threading.Lock()
-        self._db = connect(path)
+    def __init__(self, db: Database | str | Path = ":memory:") -> None:
+        self._db = Database.of(db)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "account TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL)"
@@ -70,19 +68,17 @@ class SqliteEventJournal:
 
     def record(self, account: str, kind: EventKind, at: dt.datetime | None = None) -> Event:
         event = Event(account, kind, at or dt.datetime.now(dt.UTC))
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO events (account, kind, at) VALUES (?, ?, ?)",
-                (account, kind.value, event.at.timestamp()),
-            )
+        self._db.execute(
+            "INSERT INTO events (account, kind, at) VALUES (?, ?, ?)",
+            (account, kind.value, event.at.timestamp()),
+        )
         return event
 
     def latest(self, account: str, limit: int = 10) -> list[Event]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT kind, at FROM events WHERE account = ? ORDER BY at DESC, id DESC LIMIT ?",
-                (account, limit),
-            ).fetchall()
+        rows = self._db.all(
+            "SELECT kind, at FROM events WHERE account = ? ORDER BY at DESC, id DESC LIMIT ?",
+            (account, limit),
+        )
         return [
             Event(account, EventKind(kind), dt.datetime.fromtimestamp(at, dt.UTC))
             for kind, at in rows

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cardkit.errors import CardkitError
-from cardkit.sqlite import connect
+from cardkit.sqlite import Database
 
 
 @dataclass(frozen=True)
@@ -108,20 +108,20 @@ class MemoryLockoutStore:
 
 
 class SqliteLockoutStore:
-    """The default: a file shared by the portal's threads and processes."""
+    """The default: a file shared by the portal's threads and processes (or a
+    :class:`~cardkit.sqlite.Database` shared with the portal's other stores)."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self._lock = threading.Lock()
-        self._db = connect(path)
+    def __init__(self, db: Database | str | Path = ":memory:") -> None:
+        self._db = Database.of(db)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS lockout (account TEXT PRIMARY KEY, "
             "failures INTEGER NOT NULL, blocked_until REAL)"
         )
 
     def _row(self, account: str, now: dt.datetime) -> LockState:
-        row = self._db.execute(
+        row = self._db.one(
             "SELECT failures, blocked_until FROM lockout WHERE account = ?", (account,)
-        ).fetchone()
+        )
         if row is None:
             return _CLEAR
         until = dt.datetime.fromtimestamp(row[1], dt.UTC) if row[1] is not None else None
@@ -130,37 +130,28 @@ class SqliteLockoutStore:
         return LockState(int(row[0]), until)
 
     def record_failure(self, account: str, now: dt.datetime, policy: LockoutPolicy) -> LockState:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # the write lock, across processes too
-            try:
-                state = self._row(account, now)
-                if not state.blocked(now):
-                    failures = state.failures + 1
-                    until = now + policy.block_for if failures >= policy.max_failures else None
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO lockout VALUES (?, ?, ?)",
-                        (account, failures, until.timestamp() if until else None),
-                    )
-                    state = LockState(failures, until)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._db.transaction():  # the count and the block: one step, across processes
+            state = self._row(account, now)
+            if not state.blocked(now):
+                failures = state.failures + 1
+                until = now + policy.block_for if failures >= policy.max_failures else None
+                self._db.execute(
+                    "INSERT OR REPLACE INTO lockout VALUES (?, ?, ?)",
+                    (account, failures, until.timestamp() if until else None),
+                )
+                state = LockState(failures, until)
             return state
 
     def state(self, account: str, now: dt.datetime) -> LockState:
-        with self._lock:
-            return self._row(account, now)
+        return self._row(account, now)
 
     def clear(self, account: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM lockout WHERE account = ?", (account,))
+        self._db.execute("DELETE FROM lockout WHERE account = ?", (account,))
 
     def release(self, account: str, now: dt.datetime) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "DELETE FROM lockout WHERE account = ? RETURNING blocked_until", (account,)
-            ).fetchone()
+        row = self._db.one(
+            "DELETE FROM lockout WHERE account = ? RETURNING blocked_until", (account,)
+        )
         return bool(row and row[0] is not None and now.timestamp() < row[0])
 
     def close(self) -> None:

@@ -5,10 +5,19 @@ lower case, a digit and a special character; hashed with Argon2id (argon2-cffi, 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from cardkit.errors import CardkitError
+
+#: The alphabet of temporary passwords (no 0/O, 1/l/I).
+UPPER, LOWER, DIGITS, SPECIAL = (
+    "ABCDEFGHJKLMNPQRSTUVWXYZ",
+    "abcdefghijkmnopqrstuvwxyz",
+    "23456789",
+    "!?@#%+-",
+)
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128  # bounded: hashing a megabyte-long "password" is a denial of service
@@ -55,6 +64,21 @@ class PasswordPolicy:
         missing = self.problems(password)
         if missing:
             raise WeakPassword(missing)
+
+    def temporary(self, length: int = 12) -> str:
+        """A random password this policy accepts, for a letter: printed on paper and typed
+        by hand, so without the characters people misread (0/O, 1/l/I)."""
+        length = max(length, self.min_length, 4)
+        classes = (UPPER, LOWER, DIGITS, SPECIAL)
+        chosen = [secrets.choice(c) for c in classes]
+        alphabet = "".join(classes)
+        chosen += [secrets.choice(alphabet) for _ in range(length - len(chosen))]
+        for i in range(len(chosen) - 1, 0, -1):  # Fisher-Yates with the OS's randomness
+            j = secrets.randbelow(i + 1)
+            chosen[i], chosen[j] = chosen[j], chosen[i]
+        password = "".join(chosen)
+        assert not self.problems(password)
+        return password
 
 
 class PasswordHasher:

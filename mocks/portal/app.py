@@ -5,21 +5,29 @@ bridge reached from the page through cardkit's JS client, which the portal hosts
 Doors: identifier (e-mail, N° AM, N° FINESS) + password, with the lockout amelipro has
 (third wrong password: blocked, "ou connectez-vous avec votre carte CPS", which unblocks at
 once); CPS login (challenge bound to the session, token validated at the portal's own
-origin); account creation with a CPS or a CPE transporteur. Patient identification (typed
+origin); account creation (:mod:`mocks.portal.enrolment`). Patient identification (typed
 NIR or "Lire carte Vitale") needs a CPS session. NIRs never reach the portal's logs.
+
+State: records (accounts, events, links, outboxes) in SQLite; sessions, login challenges
+and the lockout in the *store*, SQLite too by default (one file: a CPS login is one
+commit) or Redis, which several portal processes share (``--store redis://...``).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hmac
 import json
 import logging
 import secrets
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,14 +36,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from cardkit.auth import (
-    MemoryNonceStore,
-    RevocationPolicy,
-    TokenRejected,
-    Validator,
-    ValidatorConfig,
-)
-from cardkit.auth.challenge import SqliteNonceStore
+from cardkit.auth import RevocationPolicy, TokenRejected, Validator, ValidatorConfig
+from cardkit.auth.challenge import NonceStore, SqliteNonceStore
 from cardkit.auth.trust import load_trust
 from cardkit.pcsc_bridge.hosted import hosted_client
 from cardkit.portal import (
@@ -48,21 +50,27 @@ from cardkit.portal import (
     PasswordPolicy,
     SqliteEventJournal,
     SqliteLockoutStore,
-    WeakPassword,
     account_key,
     may_create_account_by_card,
 )
+from cardkit.portal.lockout import LockoutStore
+from cardkit.sqlite import Database
 from cardkit.vitale.nir import Nir, NirError
 from mocks.portal.data import Account, PortalData
+from mocks.portal.demo import DEMO_PASSWORD, seed_demo
+from mocks.portal.sessions import RedisSessions, Sessions, SqliteSessions
 
 log = logging.getLogger(__name__)
+
+__all__ = ["DEMO_PASSWORD", "Portal", "PortalConfig", "create_portal", "seed_demo"]
 
 HERE = Path(__file__).parent
 COOKIE = "portail_session"
 RESET_LINK_TTL = dt.timedelta(hours=1)
-DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 - the demo accounts' published password
+EMAIL_LINK_TTL = dt.timedelta(hours=24)
 MAX_BODY = 64 * 1024
 MAX_FIELD = 512
+PURGE_EVERY = 60.0  # seconds between purges of expired sessions, challenges and links
 
 #: What the page tells the user for each failure of a CPS login (bridge and portal codes).
 CPS_MESSAGES = {
@@ -72,8 +80,11 @@ CPS_MESSAGES = {
     "certificate_untrusted": "Votre carte n'est pas reconnue par ce portail.",
     "revocation_unavailable": "L'état de votre carte n'a pas pu être vérifié. N'hésitez pas "
     "à réessayer ou à vous connecter plus tard.",
+    "nonce_replayed": "Cette connexion a déjà été utilisée : recommencez la connexion par "
+    "carte CPS.",
+    "origin_mismatch": "Cette connexion a été signée pour un autre site : recommencez depuis "
+    "cette page.",
 }
-
 
 NIR_MESSAGES = {
     "nir_length": "un NIR a 13 caractères suivis de la clé (2 chiffres)",
@@ -85,84 +96,169 @@ NIR_MESSAGES = {
 }
 
 
+def nir_problem(exc: NirError) -> str:
+    return NIR_MESSAGES.get(exc.code, "il ne correspond à aucun numéro possible")
+
+
 @dataclass
 class PortalConfig:
     origin: str = "http://localhost:8000"
     bridge_port: int = 38470
-    data_path: str = ":memory:"
+    #: ``sqlite:PATH`` (or a bare PATH, or ``:memory:``) or ``redis://...``: where sessions,
+    #: login challenges and the lockout live.
+    store: str = ":memory:"
+    #: The SQLite file of the records when the store is Redis (with SQLite, the same file).
+    records: str = "portal.db"
     lockout_minutes: int = 30
     trust: str = "test"
     revocation: RevocationPolicy = RevocationPolicy.OFF
+    #: Per deployment: the session ends when the CPS that opened it leaves its reader.
+    session_follows_card: bool = False
+
+
+def parse_store(spec: str) -> tuple[str, str]:
+    """``("redis", url)`` or ``("sqlite", path)``; a clear ``ValueError`` otherwise."""
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return "redis", spec
+    path = spec.removeprefix("sqlite:")
+    if not path or "://" in path:
+        raise ValueError(f"unknown store {spec!r}: expected sqlite:PATH, PATH or redis://...")
+    return "sqlite", path
+
+
+class Redirect(Exception):
+    """Raised by a handler that must send the browser elsewhere (not signed in, a temporary
+    password to change first)."""
+
+    def __init__(self, to: str) -> None:
+        super().__init__(to)
+        self.to = to
 
 
 class Portal:
-    """The portal's state: records, lockout, journal, challenges, validator."""
+    """The portal's state: records, store, lockout, journal, challenges, validator."""
 
     def __init__(self, config: PortalConfig) -> None:
         self.config = config
-        self.data = PortalData(config.data_path)
-        path = config.data_path
+        kind, where = parse_store(config.store)
+        nonces: NonceStore
+        lockout: LockoutStore
+        if kind == "redis":
+            from cardkit.auth.redis_store import RedisNonceStore, redis_client
+            from cardkit.portal.redis_lockout import RedisLockoutStore
+
+            client = redis_client(url=where)
+            client.ping()  # a wrong URL is said at start, not at the first visitor
+            self.db = Database(config.records)
+            self.sessions: Sessions = RedisSessions(client)
+            nonces = RedisNonceStore(client, prefix="portail:nonce:")
+            lockout = RedisLockoutStore(client, prefix="portail:lockout:")
+        else:
+            self.db = Database(where)
+            self.sessions = SqliteSessions(self.db)
+            nonces = SqliteNonceStore(self.db)
+            lockout = SqliteLockoutStore(self.db)
+        self.data = PortalData(self.db)
+        self.journal = SqliteEventJournal(self.db)
         self.lockout = Lockout(
-            SqliteLockoutStore(path),
-            LockoutPolicy(3, dt.timedelta(minutes=config.lockout_minutes)),
+            lockout, LockoutPolicy(3, dt.timedelta(minutes=config.lockout_minutes))
         )
-        self.journal = SqliteEventJournal(path)
         roots, intermediates = load_trust(config.trust)
         self.validator = Validator(
             ValidatorConfig(roots, intermediates, revocation=config.revocation)
         )
-        # Nonces live with the sessions: two portal processes on one file are one portal.
-        nonces = MemoryNonceStore() if path == ":memory:" else SqliteNonceStore(path)
-        self.challenges = LoginChallenges(nonces, self.validator, config.origin)
+        self.claims_in_db = kind == "sqlite"
+        master = self.data.secret()
+        self.csrf_key = hmac.digest(master, b"csrf", "sha256")
+        self.challenges = LoginChallenges(
+            nonces, self.validator, config.origin, hmac.digest(master, b"challenge", "sha256")
+        )
         self.hasher = PasswordHasher()
         self.policy = PasswordPolicy()
+        # Checked when the identifier names no account, so that a wrong identifier takes as
+        # long as a wrong password (the time tells nobody who has an account).
+        self.decoy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self._next_purge = 0.0
+
+    def purge_now_and_then(self) -> None:
+        """Expired sessions, challenges and links go, at most once a minute."""
+        now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_EVERY
+        self.sessions.purge()
+        self.challenges.store.purge_expired()
+        self.data.purge()
+
+    async def password_matches(self, account: Account | None, password: str) -> bool:
+        """Argon2 in a worker thread: 50 ms of hashing must not stall every other visitor."""
+        stored = account.password_hash if account and account.password_hash else None
+        matches = await anyio.to_thread.run_sync(
+            self.hasher.verify, stored or self.decoy_hash, password
+        )
+        return bool(matches and stored)
 
 
-def _french_time(iso: str | None) -> str | None:
+async def bounded_body(request: Request) -> bytes:
+    """The request body, refused past :data:`MAX_BODY` whether announced by Content-Length
+    or sent chunked (read up to the limit, never all of it)."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise HTTPException(413, "Formulaire trop volumineux.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HTTPException(413, "Formulaire trop volumineux.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # what Request.body() caches: form() and json() read it from there
+    return body
+
+
+def french_time(iso: str | None) -> str | None:
     if not iso:
         return None
     at = dt.datetime.fromisoformat(iso).astimezone()
     return f"le {at:%d/%m/%Y - %H:%M}"
 
 
-def create_portal(config: PortalConfig | None = None) -> Starlette:
-    portal = Portal(config or PortalConfig())
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    client = hosted_client()
-    client_url = f"/static/js/{client.filename}"
+class Site:
+    """The pages. One instance per app; handlers are its methods."""
+
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.client = hosted_client()
+        self.client_url = f"/static/js/{self.client.filename}"
+        self.secure = portal.config.origin.startswith("https://")
 
     # --- sessions and CSRF ---
 
-    def session_of(request: Request) -> tuple[str, dict[str, Any]]:
+    def session_of(self, request: Request) -> tuple[str, dict[str, Any]]:
         sid = request.cookies.get(COOKIE)
-        data = portal.data.session(sid)
+        data = self.portal.sessions.get(sid)
         if sid is None or data is None:
-            data = {"csrf": secrets.token_urlsafe(24)}
-            sid = portal.data.new_session(data)
+            self.portal.purge_now_and_then()
+            data = {}
+            sid = self.portal.sessions.new(data)
         request.state.sid = sid
         return sid, data
 
-    def with_cookie(response: Response, sid: str) -> Response:
-        response.set_cookie(
-            COOKIE,
-            sid,
-            httponly=True,
-            samesite="lax",
-            secure=portal.config.origin.startswith("https://"),
-            path="/",
+    def with_cookie(self, response: Response, sid: str) -> Response:
+        # By hand: http.cookies costs more than the rest of a redirect (ids are URL-safe).
+        secure = "; Secure" if self.secure else ""
+        response.headers.append(
+            "set-cookie", f"{COOKIE}={sid}; HttpOnly; Path=/; SameSite=lax{secure}"
         )
         return response
 
-    def fresh_session(request: Request, old: str, data: dict[str, Any]) -> str:
-        """A new session id at every login: an id planted before cannot ride the login."""
-        portal.data.drop_session(old)
-        data["csrf"] = secrets.token_urlsafe(24)
-        return portal.data.new_session(data)
+    def redirect(self, to: str, sid: str) -> Response:
+        return self.with_cookie(RedirectResponse(to, 303), sid)
 
-    async def form(request: Request, data: dict[str, Any]) -> dict[str, str]:
-        length = request.headers.get("content-length")
-        if length is None or not length.isdigit() or int(length) > MAX_BODY:
-            raise HTTPException(413, "Formulaire trop volumineux.")
+    async def form(self, request: Request, data: dict[str, Any]) -> dict[str, str]:
+        """The posted fields, once the size, the encoding and the CSRF token are right."""
+        await bounded_body(request)
         try:
             raw = await request.form()
         except Exception:
@@ -170,224 +266,228 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
         fields = {k: v for k, v in raw.items() if isinstance(v, str)}
         if any(len(v) > MAX_FIELD for v in fields.values()):
             raise HTTPException(400, "Un champ du formulaire est trop long.")
-        token = fields.get("csrf", "")
-        if not hmac.compare_digest(token.encode(), str(data.get("csrf", "")).encode()):
-            raise HTTPException(403, "Le formulaire a expiré. Rechargez la page et recommencez.")
+        if any("\ufffd" in v or "\x00" in v for v in fields.values()):
+            raise HTTPException(400, "Le formulaire contient des caractères invalides.")
+        self.check_csrf(fields.get("csrf", ""), request.state.sid)
         return fields
 
-    def check_json_csrf(request: Request, data: dict[str, Any]) -> None:
-        token = request.headers.get("x-csrf-token", "")
-        if not hmac.compare_digest(token.encode(), str(data.get("csrf", "")).encode()):
-            raise HTTPException(403, "La page a expiré. Rechargez-la et recommencez.")
+    def csrf_for(self, sid: str) -> str:
+        """The session's CSRF token: a MAC of its id (nothing to store or look up; a new id
+        at login, a new token)."""
+        mac = hmac.digest(self.portal.csrf_key, sid.encode(), "sha256")
+        return base64.urlsafe_b64encode(mac[:24]).decode()
 
-    def page(request: Request, name: str, data: dict[str, Any], **context: Any) -> Response:
-        account = portal.data.get(data["account"]) if data.get("account") else None
-        response = templates.TemplateResponse(
+    def check_csrf(self, token: str, sid: str | None) -> None:
+        expected = self.csrf_for(sid) if sid else ""
+        if not sid or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise HTTPException(403, "Le formulaire a expiré. Rechargez la page et recommencez.")
+
+    def posted_by_page(self, request: Request) -> str:
+        """The session id of a script call from one of our pages (cookie + CSRF header),
+        without reading the session: the CPS login's two calls need no more."""
+        sid = request.cookies.get(COOKIE)
+        self.check_csrf(request.headers.get("x-csrf-token", ""), sid)
+        assert sid is not None
+        request.state.sid = sid
+        return sid
+
+    def page(self, request: Request, name: str, data: dict[str, Any], **context: Any) -> Response:
+        account = self.portal.data.get(data["account"]) if data.get("account") else None
+        follow = data.get("card_reader") if self.portal.config.session_follows_card else None
+        response = self.templates.TemplateResponse(
             request,
             name,
             {
-                "csrf": data.get("csrf"),
+                "csrf": self.csrf_for(request.state.sid),
                 "account": account,
                 "via_card": data.get("via") == "cps",
-                "bridge_port": portal.config.bridge_port,
-                "client_url": client_url,
-                "import_map": client.import_map(client_url),
+                "follow_reader": follow,
+                "follow_card": self.portal.config.session_follows_card,
+                "bridge_port": self.portal.config.bridge_port,
+                "client_url": self.client_url,
+                "import_map": self.client.import_map(self.client_url),
                 **context,
             },
         )
-        return with_cookie(response, request.state.sid)
+        return self.with_cookie(response, request.state.sid)
 
-    def login(request: Request, sid: str, account: Account, via: str) -> str:
+    def signed_in(self, request: Request) -> tuple[str, dict[str, Any], Account]:
+        """The session's account; a temporary password must be changed before anything."""
+        sid, data = self.session_of(request)
+        account = self.portal.data.get(data["account"]) if data.get("account") else None
+        if account is None:
+            raise Redirect("/identification")
+        if data.get("must_change") and request.url.path != "/compte/mot-de-passe":
+            raise Redirect("/compte/mot-de-passe")
+        return sid, data, account
+
+    def login(
+        self, sid: str, account: Account, via: str, *, unblock: bool = False, **extra: Any
+    ) -> str:
+        """Everything a login changes, in one transaction; the session's new id."""
+        portal = self.portal
         now = dt.datetime.now(dt.UTC)
-        previous = portal.data.touch_login(account, now)
-        kind = EventKind.CARD_LOGIN if via == "cps" else EventKind.PASSWORD_LOGIN
-        portal.journal.record(str(account.id), kind, now)
-        return fresh_session(
-            request, sid, {"account": account.id, "via": via, "previous_login": previous}
+        with portal.db.transaction():
+            if unblock and portal.lockout.unblock_by_card(str(account.id), now):
+                portal.journal.record(str(account.id), EventKind.UNBLOCKED_BY_CARD, now)
+            previous = portal.data.touch_login(account, now)
+            kind = {"cps": EventKind.CARD_LOGIN, "password": EventKind.PASSWORD_LOGIN}.get(via)
+            if kind is not None:  # an account just created by clé de sécurité: that event
+                portal.journal.record(str(account.id), kind, now)
+            session = {
+                "account": account.id,
+                "via": via,
+                "previous_login": previous,
+                **extra,
+            }
+            return portal.sessions.rotate(sid, session)
+
+    def send_email_link(self, account_id: int, email: str, purpose: str) -> None:
+        """A link confirming ``email`` for the account (``verify``: a new account's address;
+        ``email``: a change, effective when the link is used), sent to that address."""
+        token = self.portal.data.new_link(account_id, EMAIL_LINK_TTL, purpose, email)
+        path = "/compte/email/valider" if purpose == "email" else "/creer-compte/valider"
+        self.portal.data.send(
+            email,
+            "Confirmez votre adresse e-mail",
+            f"Pour confirmer que {email} est votre adresse, ouvrez ce lien (valable 24 "
+            f"heures, une seule fois) : {self.portal.config.origin}{path}?lien={token}",
         )
 
-    # --- pages ---
+    # --- the password door ---
 
-    async def root(request: Request) -> Response:
-        sid, data = session_of(request)
-        target = "/accueil" if data.get("account") else "/identification"
-        return with_cookie(RedirectResponse(target, 303), sid)
+    async def identification(self, request: Request) -> Response:
+        _sid, data = self.session_of(request)
+        ended = request.query_params.get("fin") == "carte"
+        return self.page(request, "identification.html", data, card_removed=ended)
 
-    async def identification(request: Request) -> Response:
-        _sid, data = session_of(request)
-        return page(request, "identification.html", data)
-
-    async def password_login(request: Request) -> Response:
-        sid, data = session_of(request)
-        fields = await form(request, data)
+    async def password_login(self, request: Request) -> Response:
+        sid, data = self.session_of(request)
+        fields = await self.form(request, data)
         identifier = fields.get("identifiant", "").strip()
         password = fields.get("mot_de_passe", "")
+        portal = self.portal
+
+        def again(**context: Any) -> Response:
+            return self.page(
+                request, "identification.html", data, identifiant=identifier, **context
+            )
+
         found = portal.data.by_identifier(identifier) if identifier else []
         if len(found) > 1:
-            return page(
-                request,
-                "identification.html",
-                data,
+            return again(
                 error="Cette adresse e-mail est partagée par plusieurs comptes : connectez-vous "
-                "avec votre N° d'Assurance Maladie ou votre N° FINESS.",
-                identifiant=identifier,
+                "avec votre N° d'Assurance Maladie ou votre N° FINESS."
             )
         account = found[0] if found else None
         if account is not None:
             try:
                 portal.lockout.check(str(account.id))
             except AccountBlocked as exc:
-                return page(
-                    request,
-                    "identification.html",
-                    data,
-                    blocked=exc.minutes_left,
-                    identifiant=identifier,
-                )
-        if (
-            account is None
-            or not account.password_hash
-            or not portal.hasher.verify(account.password_hash, password)
-        ):
+                return again(blocked=exc.minutes_left)
+        if not await portal.password_matches(account, password):
             if account is not None:
-                state = portal.lockout.failed(str(account.id))
-                if state.blocked(dt.datetime.now(dt.UTC)):
-                    portal.journal.record(str(account.id), EventKind.ACCOUNT_BLOCKED)
-                    return page(
-                        request,
-                        "identification.html",
-                        data,
-                        blocked=state.minutes_left(dt.datetime.now(dt.UTC)),
-                        identifiant=identifier,
-                    )
-            return page(
-                request,
-                "identification.html",
-                data,
-                error="Identifiant ou mot de passe incorrect.",
-                identifiant=identifier,
+                now = dt.datetime.now(dt.UTC)
+                state = portal.lockout.failed(str(account.id), now)
+                if state.blocked(now):
+                    if state.failures == portal.lockout.policy.max_failures:
+                        portal.journal.record(str(account.id), EventKind.ACCOUNT_BLOCKED, now)
+                    return again(blocked=state.minutes_left(now))
+            return again(error="Identifiant ou mot de passe incorrect.")
+        assert account is not None
+        if account.must_change and (account.password_expires or 0) < time.time():
+            return again(
+                error="Votre mot de passe provisoire a expiré (il était valable 15 jours) : "
+                "demandez-en un nouveau avec « Créer un compte », ou contactez l'assistance "
+                "technique."
             )
         portal.lockout.succeeded(str(account.id))
-        new = login(request, sid, account, "password")
-        return with_cookie(RedirectResponse("/accueil", 303), new)
+        extra = {"must_change": True} if account.must_change else {}
+        new = self.login(sid, account, "password", **extra)
+        return self.redirect("/compte/mot-de-passe" if extra else "/accueil", new)
 
-    async def cps_challenge(request: Request) -> Response:
-        sid, data = session_of(request)
-        check_json_csrf(request, data)
-        challenge = portal.challenges.issue(sid)
-        return with_cookie(JSONResponse({"nonce": challenge.nonce}), sid)
+    # --- the CPS door ---
 
-    async def cps_login(request: Request) -> Response:
-        sid, data = session_of(request)
-        check_json_csrf(request, data)
+    async def cps_challenge(self, request: Request) -> Response:
+        sid = self.posted_by_page(request)
+        challenge = self.portal.challenges.issue(sid)
+        return JSONResponse({"nonce": challenge.nonce})
+
+    async def cps_login(self, request: Request) -> Response:
+        sid = self.posted_by_page(request)
+        await bounded_body(request)
         try:
             body = await request.json()
             token, nonce = body["token"], body["nonce"]
-            if not isinstance(nonce, str) or not isinstance(token, dict | str):
+            reader = body.get("reader")
+            if (
+                not isinstance(nonce, str)
+                or not isinstance(token, dict | str)
+                or not isinstance(reader, str | None)
+            ):
                 raise TypeError
         except Exception:
             return JSONResponse({"code": "bad_request", "message": "Requête invalide."}, 400)
         raw = token if isinstance(token, str) else json.dumps(token)
+        portal = self.portal
+        # With the challenges' claims in the records' file, the claim (the validation's last
+        # step) and the login are one commit; the write lock is taken at the claim, after
+        # the signature and certificate checks.
+        outer = portal.db.transaction(immediate=False) if portal.claims_in_db else nullcontext()
         try:
-            who = portal.challenges.login(sid, raw, nonce)
+            with outer:
+                who = portal.challenges.login(sid, raw, nonce)
+                with portal.db.transaction():
+                    key = account_key(who)
+                    account = portal.data.by_card(key)
+                    if account is not None:
+                        follow = {"card_reader": reader[:200]} if reader else {}
+                        new = self.login(sid, account, "cps", unblock=True, **follow)
         except TokenRejected as exc:
             message = CPS_MESSAGES.get(exc.reason, "La connexion par carte CPS a échoué.")
             return JSONResponse({"code": exc.reason, "message": message}, 401)
-        key = account_key(who)
-        account = portal.data.by_card(key)
         if account is None:
+            data = portal.sessions.get(sid) or {}
             decision = may_create_account_by_card(who)
-            data["pending_card"] = {
-                "key": key,
+            kind = "transport" if who.card_type.value == "CPE-TRANSPORT" else "ps"
+            data["pending"] = {
+                "door": "carte",
                 "name": who.display_name,
                 "allowed": decision.allowed,
                 "reason": decision.reason,
-                "kind": "transport" if who.card_type.value == "CPE-TRANSPORT" else "ps",
+                "fields": {"kind": kind, "display_name": who.display_name, "card_key": key},
             }
-            portal.data.save_session(sid, data)
-            return with_cookie(JSONResponse({"redirect": "/creer-compte/carte"}), sid)
-        if portal.lockout.unblock_by_card(str(account.id)):
-            portal.journal.record(str(account.id), EventKind.UNBLOCKED_BY_CARD)
-        new = login(request, sid, account, "cps")
-        return with_cookie(JSONResponse({"redirect": "/accueil"}), new)
+            sid = portal.sessions.rotate(sid, data)  # new or expired meanwhile: a row again
+            return self.with_cookie(JSONResponse({"redirect": "/creer-compte/finaliser"}), sid)
+        return self.with_cookie(JSONResponse({"redirect": "/accueil"}), new)
 
-    async def create_by_card(request: Request) -> Response:
-        sid, data = session_of(request)
-        pending = data.get("pending_card")
-        if not pending:
-            return with_cookie(RedirectResponse("/identification", 303), sid)
-        if request.method == "GET":
-            return page(request, "creer_compte.html", data, pending=pending)
-        fields = await form(request, data)
-        if not pending["allowed"]:
-            raise HTTPException(403, pending["reason"])
-        email = fields.get("email", "").strip()
-        password = fields.get("mot_de_passe", "")
-        errors = []
-        if "@" not in email or len(email) > 254:
-            errors.append("Indiquez une adresse e-mail valide.")
-        try:
-            portal.policy.check(password)
-        except WeakPassword as exc:
-            errors.append(str(exc))
-        if password != fields.get("confirmation", ""):
-            errors.append("Les deux mots de passe ne sont pas identiques.")
-        if fields.get("conditions") != "oui":
-            errors.append("Acceptez les conditions générales d'utilisation.")
-        if errors:
-            return page(request, "creer_compte.html", data, pending=pending, errors=errors)
-        account = portal.data.create(
-            kind=pending["kind"],
-            display_name=pending["name"],
-            email=email,
-            card_key=pending["key"],
-            password_hash=portal.hasher.hash(password),
-        )
-        portal.journal.record(str(account.id), EventKind.ACCOUNT_CREATED)
-        data.pop("pending_card")
-        new = login(request, sid, account, "cps")
-        return with_cookie(RedirectResponse("/accueil", 303), new)
+    # --- signed-in pages ---
 
-    def require_account(data: dict[str, Any]) -> Account:
-        account = portal.data.get(data["account"]) if data.get("account") else None
-        if account is None:
-            raise HTTPException(401, "Connectez-vous pour accéder à cette page.")
-        return account
+    async def home(self, request: Request) -> Response:
+        _sid, data, _account = self.signed_in(request)
+        last = french_time(data.get("previous_login"))
+        return self.page(request, "accueil.html", data, last_login=last)
 
-    async def home(request: Request) -> Response:
-        sid, data = session_of(request)
-        if not data.get("account"):
-            return with_cookie(RedirectResponse("/identification", 303), sid)
-        require_account(data)
-        return page(
-            request, "accueil.html", data, last_login=_french_time(data.get("previous_login"))
-        )
+    async def events(self, request: Request) -> Response:
+        _sid, data, account = self.signed_in(request)
+        shown = [e.shown() for e in self.portal.journal.latest(str(account.id))]
+        return self.page(request, "evenements.html", data, events=shown)
 
-    async def events(request: Request) -> Response:
-        _sid, data = session_of(request)
-        account = require_account(data)
-        return page(
-            request,
-            "evenements.html",
-            data,
-            events=[e.shown() for e in portal.journal.latest(str(account.id))],
-        )
-
-    async def patient(request: Request) -> Response:
-        _sid, data = session_of(request)
-        require_account(data)
+    async def patient(self, request: Request) -> Response:
+        _sid, data, _account = self.signed_in(request)
         if data.get("via") != "cps":
-            return page(request, "patient.html", data, refused=True)
+            return self.page(request, "patient.html", data, refused=True)
         if request.method == "GET":
-            return page(request, "patient.html", data)
-        fields = await form(request, data)
+            return self.page(request, "patient.html", data)
+        fields = await self.form(request, data)
         try:
             nir = Nir.parse(fields.get("nir", ""))
         except NirError as exc:
-            reason = NIR_MESSAGES.get(exc.code, "il ne correspond à aucun numéro possible")
-            return page(request, "patient.html", data, error=f"NIR invalide : {reason}.")
+            return self.page(
+                request, "patient.html", data, error=f"NIR invalide : {nir_problem(exc)}."
+            )
         log.info("patient page opened for NIR %s", nir.masked())  # never the whole number
-        return page(
+        return self.page(
             request,
             "patient.html",
             data,
@@ -398,183 +498,92 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
             },
         )
 
-    async def forgotten(request: Request) -> Response:
-        """A reset link by e-mail, asked with the e-mail address (the confirmation shows it)
-        or the N° AM / FINESS (it does not, "par mesure de sécurité"). The answer is the same
-        whether an account exists or not: the page tells nobody who has one."""
-        _sid, data = session_of(request)
-        if request.method == "GET":
-            return page(request, "oubli.html", data)
-        fields = await form(request, data)
-        identifier = fields.get("identifiant", "").strip()
-        by_email = "@" in identifier
-        found = portal.data.by_identifier(identifier) if identifier else []
-        if by_email and len(found) > 1:
-            return page(
-                request,
-                "oubli.html",
-                data,
-                error="Cette adresse e-mail est partagée "
-                "par plusieurs comptes : indiquez votre N° d'Assurance Maladie ou votre "
-                "N° FINESS.",
-            )
-        if len(found) == 1 and found[0].email:
-            token = portal.data.new_link(found[0].id, RESET_LINK_TTL)
-            portal.data.send_mail(
-                found[0].email,
-                "Réinitialisation de votre mot de passe",
-                f"Pour choisir un nouveau mot de passe, ouvrez ce lien (valable 1 heure, une "
-                f"seule fois) : {portal.config.origin}/mot-de-passe/nouveau?lien={token}",
-            )
-        return page(
-            request, "oubli.html", data, sent=True, shown_email=identifier if by_email else None
+    async def logout(self, request: Request) -> Response:
+        sid, data = self.session_of(request)
+        fields = await self.form(request, data)
+        self.portal.sessions.drop(sid)
+        target = (
+            "/identification?fin=carte" if fields.get("raison") == "carte" else "/identification"
         )
-
-    async def new_password(request: Request) -> Response:
-        _sid, data = session_of(request)
-        token = request.query_params.get("lien", "")[:100]
-        if request.method == "GET":
-            valid = portal.data.link_account(token) is not None
-            return page(request, "nouveau_mdp.html", data, token=token, invalid=not valid)
-        fields = await form(request, data)
-        token = fields.get("lien", "")
-        password = fields.get("mot_de_passe", "")
-        errors = portal.policy.problems(password)
-        if errors or password != fields.get("confirmation", ""):
-            message = (
-                ("Le mot de passe doit contenir " + ", ".join(errors) + ".")
-                if errors
-                else "Les deux mots de passe ne sont pas identiques."
-            )
-            return page(request, "nouveau_mdp.html", data, token=token, error=message)
-        account_id = portal.data.use_link(token)
-        if account_id is None:
-            return page(request, "nouveau_mdp.html", data, token=token, invalid=True)
-        portal.data.set_password(account_id, portal.hasher.hash(password))
-        portal.lockout.succeeded(str(account_id))
-        portal.journal.record(str(account_id), EventKind.PASSWORD_RESET)
-        return page(request, "nouveau_mdp.html", data, done=True)
-
-    async def outbox(request: Request) -> Response:
-        _sid, data = session_of(request)
-        return page(request, "courrier.html", data, mails=portal.data.outbox())
-
-    async def logout(request: Request) -> Response:
-        sid, data = session_of(request)
-        await form(request, data)
-        portal.data.drop_session(sid)
-        response = RedirectResponse("/identification", 303)
+        response = RedirectResponse(target, 303)
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    async def simple(request: Request) -> Response:
-        _sid, data = session_of(request)
+    # --- public pages ---
+
+    async def root(self, request: Request) -> Response:
+        sid, data = self.session_of(request)
+        return self.redirect("/accueil" if data.get("account") else "/identification", sid)
+
+    async def outbox(self, request: Request) -> Response:
+        _sid, data = self.session_of(request)
+        mails, letters = self.portal.data.outbox("email"), self.portal.data.outbox("post")
+        return self.page(request, "courrier.html", data, mails=mails, letters=letters)
+
+    async def simple(self, request: Request) -> Response:
+        _sid, data = self.session_of(request)
         name = {"/configuration": "configuration.html", "/aide": "aide.html"}[request.url.path]
-        return page(request, name, data)
+        return self.page(request, name, data)
 
-    async def client_js(request: Request) -> Response:
-        return Response(client.text, media_type="text/javascript; charset=utf-8")
+    async def client_js(self, request: Request) -> Response:
+        return Response(self.client.text, media_type="text/javascript; charset=utf-8")
 
-    async def error(request: Request, exc: Exception) -> Response:
+    # --- errors ---
+
+    async def error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, Redirect):
+            return RedirectResponse(exc.to, 303)
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "Erreur interne du portail."
         if status == 404:
             detail = "Cette page n'existe pas."
+        if status == 405:
+            detail = "Cette action n'est pas possible sur cette page."
         if status >= 500:
             log.error("portal error on %s: %s", request.url.path, type(exc).__name__)
         return HTMLResponse(
-            templates.get_template("erreur.html").render(status=status, detail=detail),
+            self.templates.get_template("erreur.html").render(status=status, detail=detail),
             status_code=status,
         )
 
+
+def create_portal(config: PortalConfig | None = None) -> Starlette:
+    from mocks.portal import enrolment, security
+
+    portal = Portal(config or PortalConfig())
+    site = Site(portal)
+    enrol = enrolment.Enrolment(site)
+    settings = security.AccountSecurity(site)
     routes = [
-        Route("/", root),
-        Route("/identification", identification),
-        Route("/connexion", password_login, methods=["POST"]),
-        Route("/cps/challenge", cps_challenge, methods=["POST"]),
-        Route("/cps/connexion", cps_login, methods=["POST"]),
-        Route("/creer-compte/carte", create_by_card, methods=["GET", "POST"]),
-        Route("/accueil", home),
-        Route("/compte/evenements", events),
-        Route("/patient", patient, methods=["GET", "POST"]),
-        Route("/deconnexion", logout, methods=["POST"]),
-        Route("/mot-de-passe-oublie", forgotten, methods=["GET", "POST"]),
-        Route("/mot-de-passe/nouveau", new_password, methods=["GET", "POST"]),
-        Route("/courrier", outbox),
-        Route("/configuration", simple),
-        Route("/aide", simple),
-        Route(client_url, client_js),
+        Route("/", site.root),
+        Route("/identification", site.identification),
+        Route("/connexion", site.password_login, methods=["POST"]),
+        Route("/cps/challenge", site.cps_challenge, methods=["POST"]),
+        Route("/cps/connexion", site.cps_login, methods=["POST"]),
+        Route("/creer-compte", enrol.choose),
+        Route("/creer-compte/finaliser", enrol.finish, methods=["GET", "POST"]),
+        Route("/creer-compte/cle", enrol.security_key, methods=["GET", "POST"]),
+        Route("/creer-compte/courrier", enrol.by_post, methods=["GET", "POST"]),
+        Route("/creer-compte/valider", settings.confirm_email, methods=["GET", "POST"]),
+        Route("/accueil", site.home),
+        Route("/compte", settings.account),
+        Route("/compte/evenements", site.events),
+        Route("/compte/mot-de-passe", settings.change_password, methods=["GET", "POST"]),
+        Route("/compte/email", settings.change_email, methods=["POST"]),
+        Route("/compte/email/valider", settings.confirm_email, methods=["GET", "POST"]),
+        Route("/patient", site.patient, methods=["GET", "POST"]),
+        Route("/deconnexion", site.logout, methods=["POST"]),
+        Route("/mot-de-passe-oublie", settings.forgotten, methods=["GET", "POST"]),
+        Route("/mot-de-passe/nouveau", settings.new_password, methods=["GET", "POST"]),
+        Route("/courrier", site.outbox),
+        Route("/configuration", site.simple),
+        Route("/aide", site.simple),
+        Route(site.client_url, site.client_js),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: error, Exception: error})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={Redirect: site.error, HTTPException: site.error, Exception: site.error},
+    )
     app.state.portal = portal
     return app
-
-
-def seed_demo(portal: Portal) -> list[dict[str, str]]:
-    """The demo accounts, matching the mock card profiles; their identifiers and demo
-    passwords (shown by ``cardkit portal accounts``, demo only)."""
-    password = DEMO_PASSWORD
-    rows = [
-        (
-            "ps",
-            "CLAIRE LEFEBVRE",
-            "claire.lefebvre@cabinet.example",
-            "731016879",
-            None,
-            "RPPS:99700075122",
-            "cps-doctor",
-        ),
-        (
-            "ps",
-            "THOMAS ROUX",
-            "thomas.roux@soins.example",
-            "931234567",
-            None,
-            "ADELI:759012345",
-            "cps-nurse",
-        ),
-        (
-            "director",
-            "CENTRE DE SANTÉ DES TESTS",
-            "direction@centre.example",
-            None,
-            "750000010",
-            None,
-            "(FINESS + mot de passe)",
-        ),
-        (
-            "transport",
-            "AMBULANCES DU TEST",
-            "contact@ambulances.example",
-            None,
-            "920000044",
-            "CPE:3920000044/000000007",
-            "cpe-transport",
-        ),
-    ]
-    out = []
-    hashed = portal.hasher.hash(password)
-    for kind, name, email, am, finess, key, card in rows:
-        if key and portal.data.by_card(key):
-            continue
-        portal.data.create(
-            kind=kind,
-            display_name=name,
-            email=email,
-            am_number=am,
-            finess=finess,
-            card_key=key,
-            password_hash=hashed,
-        )
-        out.append(
-            {
-                "name": name,
-                "email": email,
-                "am_number": am or "",
-                "finess": finess or "",
-                "card": card,
-                "password": password,
-            }
-        )
-    return out

@@ -4,6 +4,7 @@ the demo. Registered through the ``cardkit.commands`` entry points."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -15,19 +16,52 @@ def portal_group() -> None:
     """The mock portal (demonstration and integration tests only)."""
 
 
+def _check_store(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from mocks.portal.app import parse_store
+
+    try:
+        parse_store(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 store_option = click.option(
     "--store",
-    "data",
+    default="sqlite:portal.db",
+    show_default=True,
+    callback=_check_store,
+    help="sessions, login challenges and lockout: sqlite:PATH (records in the same file) or "
+    "redis://HOST:PORT/DB (shared by several portal processes; records in --records)",
+)
+records_option = click.option(
+    "--records",
     default="portal.db",
     show_default=True,
-    help="SQLite file for accounts, sessions, lockout, events (sqlite:PATH or PATH)",
+    help="SQLite file of accounts, events and links when --store is Redis",
 )
+
+
+def _portal(store: str, records: str, **options: Any) -> Any:
+    from mocks.portal.app import PortalConfig, create_portal
+
+    try:
+        return create_portal(PortalConfig(store=store, records=records, **options))
+    except Exception as exc:  # a Redis that does not answer, a file that cannot be opened
+        raise click.ClickException(f"cannot open the store {store!r}: {exc}") from None
 
 
 @portal_group.command("run")
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--bridge-port", type=int, default=38470, show_default=True)
+@click.option(
+    "--origin",
+    default=None,
+    help="the portal's public origin (default http://localhost:PORT); several instances "
+    "behind one address share it",
+)
 @store_option
+@records_option
 @click.option("--seed", type=click.Choice(["demo", "none"]), default="demo", show_default=True)
 @click.option(
     "--revocation",
@@ -36,34 +70,55 @@ store_option = click.option(
     show_default=True,
     help="the TEST PKI's responders run only in the tests; a real portal uses hard-fail",
 )
-def portal_run(port: int, bridge_port: int, data: str, seed: str, revocation: str) -> None:
+@click.option(
+    "--session-follows-card",
+    is_flag=True,
+    help="end a CPS session when its card leaves the reader",
+)
+def portal_run(
+    *,
+    port: int,
+    bridge_port: int,
+    origin: str | None,
+    store: str,
+    records: str,
+    seed: str,
+    revocation: str,
+    session_follows_card: bool,
+) -> None:
     """Serve the portal on http://localhost:PORT (a loopback origin the bridge accepts)."""
     import uvicorn
 
-    from mocks.portal.app import PortalConfig, create_portal, seed_demo
+    from mocks.portal.app import seed_demo
 
-    origin = f"http://localhost:{port}"
-    config = PortalConfig(
+    origin = origin or f"http://localhost:{port}"
+    app = _portal(
+        store,
+        records,
         origin=origin,
         bridge_port=bridge_port,
-        data_path=data.removeprefix("sqlite:"),
         revocation=RevocationPolicy(revocation),
+        session_follows_card=session_follows_card,
     )
-    app = create_portal(config)
     if seed == "demo":
         seed_demo(app.state.portal)
-    click.echo(f"portal on {origin}/identification (bridge port {bridge_port})")
+    click.echo(f"portal on {origin}/identification (bridge port {bridge_port})", err=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 @portal_group.command("accounts")
 @store_option
+@records_option
 @click.option("--json", "as_json", is_flag=True)
-def portal_accounts(data: str, as_json: bool) -> None:
-    """The demo accounts with their identifiers and demo password (demo data only)."""
-    from mocks.portal.app import DEMO_PASSWORD, PortalConfig, create_portal, seed_demo
+def portal_accounts(store: str, records: str, as_json: bool) -> None:
+    """The demo accounts with their identifiers and demo password, and the demo's clé de
+    sécurité (demo data only)."""
+    from mocks.portal.app import seed_demo
+    from mocks.portal.demo import ACCOUNTS, DEMO_PASSWORD, DEMO_SECURITY_KEY
 
-    app = create_portal(PortalConfig(data_path=data.removeprefix("sqlite:")))
+    demo = {row[3] or row[4] for row in ACCOUNTS}
+
+    app = _portal(store, records)
     seed_demo(app.state.portal)
     rows = [
         {
@@ -73,14 +128,19 @@ def portal_accounts(data: str, as_json: bool) -> None:
             "am_number": a.am_number,
             "finess": a.finess,
             "card": a.card_key,
-            "password": DEMO_PASSWORD,
+            "password": DEMO_PASSWORD if (a.am_number or a.finess) in demo else None,
         }
         for a in app.state.portal.data.all()
     ]
+    nir, iban = DEMO_SECURITY_KEY
+    key = {"am_number": "751234567", "nir": nir, "iban_last4": iban}
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps({"accounts": rows, "security_key": key}, indent=2, ensure_ascii=False)
+        )
         return
     for row in rows:
-        ident = row["am_number"] or row["finess"]
-        click.echo(f"{row['name']:28} {row['email']:34} {ident:10} {row['card'] or '-'}")
+        ident = row["am_number"] or row["finess"] or ""
+        click.echo(f"{row['name']:28} {row['email'] or '-':34} {ident:10} {row['card'] or '-'}")
     click.echo(f"mot de passe de démonstration : {DEMO_PASSWORD}")
+    click.echo(f"clé de sécurité (N° AM {key['am_number']}) : NIR {nir}, IBAN …{iban}")

@@ -1,30 +1,32 @@
-"""The mock portal's records: accounts and server-side sessions, in one SQLite file (or
-``:memory:``), shared by the portal's threads and processes.
+"""The mock portal's records: accounts, the insurer's file on professionals (what the clé de
+sécurité and the letter by post are checked against), single-use links and the mock
+outboxes (e-mail and post), in one SQLite file shared by the portal's threads and processes.
 
 Accounts are found by e-mail, N° d'Assurance Maladie (AM, 9 characters) or FINESS for the
 password door, and by the card's account key (``cardkit.portal.account_key``) for the CPS
-door. Sessions keep what a session needs (who, how they logged in, the pending CPS nonce,
-the CSRF token) on the server; the browser only holds an opaque id.
+door. Sessions are not here (see :mod:`mocks.portal.sessions`): they may live in Redis.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import secrets
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from cardkit.sqlite import connect
+from cardkit.sqlite import Database
 
-SESSION_TTL = dt.timedelta(hours=8)
+#: Establishments: no clé de sécurité for them (a card or a letter by post instead).
+STRUCTURES = frozenset({"pharmacie", "laboratoire", "transporteur", "taxi", "centre"})
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _now() -> float:
+    return dt.datetime.now(dt.UTC).timestamp()
 
 
 @dataclass(frozen=True)
@@ -38,68 +40,113 @@ class Account:
     card_key: str | None  # RPPS:..., ADELI:..., CPE:...
     password_hash: str | None
     last_login: str | None
+    must_change: bool  # a temporary password (by post): changed at first login
+    password_expires: float | None  # when the temporary password stops working
+    email_verified: bool
 
 
-_COLUMNS = "id, kind, display_name, email, am_number, finess, card_key, password_hash, last_login"
+@dataclass(frozen=True)
+class Dossier:
+    """What the insurer knows of a professional or structure (not an account)."""
+
+    number: str  # N° AM (9) or N° FINESS (9)
+    display_name: str
+    category: str  # medecin, infirmier, sage-femme, pharmacie, laboratoire, transporteur, ...
+    nir: str | None
+    iban_tail: str | None  # the last 4 characters of the professional IBAN
+    address: str
+
+    @property
+    def is_structure(self) -> bool:
+        return self.category in STRUCTURES
+
+
+_COLUMNS = (
+    "id, kind, display_name, email, am_number, finess, card_key, password_hash, last_login, "
+    "must_change, password_expires, email_verified"
+)
+#: Columns added after the first release of the mock, for files made by it.
+_ADDED = {
+    "accounts": {
+        "must_change": "INTEGER NOT NULL DEFAULT 0",
+        "password_expires": "REAL",
+        "email_verified": "INTEGER NOT NULL DEFAULT 1",
+    },
+    "links": {"purpose": "TEXT NOT NULL DEFAULT 'reset'", "payload": "TEXT"},
+    "outbox": {"channel": "TEXT NOT NULL DEFAULT 'email'"},
+}
 
 
 class PortalData:
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self._lock = threading.Lock()
-        self._db = connect(path)
-        self._db.executescript(
+    def __init__(self, db: Database | str = ":memory:") -> None:
+        self.db = Database.of(db)
+        self.db.script(
             """
             CREATE TABLE IF NOT EXISTS accounts (
               id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
               display_name TEXT NOT NULL, email TEXT, am_number TEXT UNIQUE,
               finess TEXT UNIQUE, card_key TEXT UNIQUE, password_hash TEXT, last_login TEXT);
             CREATE INDEX IF NOT EXISTS accounts_email ON accounts (email);
-            CREATE TABLE IF NOT EXISTS sessions (
-              id TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL);
             CREATE TABLE IF NOT EXISTS links (
               digest TEXT PRIMARY KEY, account_id INTEGER NOT NULL, expires REAL NOT NULL,
               used INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS outbox (
               id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL,
               subject TEXT NOT NULL, body TEXT NOT NULL, at REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS dossiers (
+              number TEXT PRIMARY KEY, display_name TEXT NOT NULL, category TEXT NOT NULL,
+              nir TEXT, iban_tail TEXT, address TEXT NOT NULL);
             """
         )
+        with self.db.transaction():
+            for table, columns in _ADDED.items():
+                have = {row[1] for row in self.db.all(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+    def secret(self, name: str = "portal") -> bytes:
+        """The portal's secret (CSRF tokens, login challenges): made by the first process
+        that opens the file, the same for every process after it."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO secrets VALUES (?, ?)", (name, secrets.token_bytes(32))
+        )
+        return bytes(self.db.one("SELECT value FROM secrets WHERE name = ?", (name,))[0])
 
     # --- accounts ---
 
-    def _one(self, where: str, value: str) -> list[Account]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM accounts WHERE {where} = ?",  # noqa: S608 - fixed names
-                (value,),
-            ).fetchall()
-        return [Account(*row) for row in rows]
+    def _find(self, where: str, value: str) -> list[Account]:
+        rows = self.db.all(
+            f"SELECT {_COLUMNS} FROM accounts WHERE {where} = ?",  # noqa: S608 - fixed names
+            (value,),
+        )
+        return [_account(row) for row in rows]
 
     def by_identifier(self, identifier: str) -> list[Account]:
         """The accounts an identifier typed at the password door names (several when an
         e-mail is shared)."""
         text = identifier.strip()
         if "@" in text:
-            return self._one("lower(email)", text.lower())
+            return self._find("lower(email)", text.lower())
         compact = text.replace(" ", "")
-        return self._one("am_number", compact) or self._one("finess", compact)
+        return self._find("am_number", compact) or self._find("finess", compact)
 
     def by_card(self, card_key: str) -> Account | None:
-        found = self._one("card_key", card_key)
+        found = self._find("card_key", card_key)
         return found[0] if found else None
 
     def get(self, account_id: int) -> Account | None:
-        found = self._one("id", str(account_id))
+        found = self._find("id", str(account_id))
         return found[0] if found else None
 
     def create(self, **fields: Any) -> Account:
         names = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
-        with self._lock:
-            cursor = self._db.execute(
-                f"INSERT INTO accounts ({names}) VALUES ({marks})",  # noqa: S608 - our names
-                tuple(fields.values()),
-            )
+        cursor = self.db.execute(
+            f"INSERT INTO accounts ({names}) VALUES ({marks})",  # noqa: S608 - our names
+            tuple(fields.values()),
+        )
         account = self.get(int(cursor.lastrowid or 0))
         assert account is not None
         return account
@@ -107,68 +154,107 @@ class PortalData:
     def touch_login(self, account: Account, at: dt.datetime) -> str | None:
         """Record this login; the previous one (what the home page shows), from the record
         the caller already read."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE accounts SET last_login = ? WHERE id = ?", (at.isoformat(), account.id)
-            )
+        self.db.execute(
+            "UPDATE accounts SET last_login = ? WHERE id = ?", (at.isoformat(), account.id)
+        )
         return account.last_login
 
     def all(self) -> list[Account]:
-        with self._lock:
-            query = f"SELECT {_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608 - fixed names
-            rows = self._db.execute(query).fetchall()
-        return [Account(*row) for row in rows]
+        query = f"SELECT {_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608 - fixed names
+        return [_account(row) for row in self.db.all(query)]
 
-    def set_password(self, account_id: int, password_hash: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
-            )
+    def set_password(
+        self, account_id: int, password_hash: str, *, temporary_until: float | None = None
+    ) -> None:
+        """A chosen password (``temporary_until`` None), or a temporary one that must be
+        changed at first login and stops working at ``temporary_until``."""
+        self.db.execute(
+            "UPDATE accounts SET password_hash = ?, must_change = ?, password_expires = ? "
+            "WHERE id = ?",
+            (password_hash, temporary_until is not None, temporary_until, account_id),
+        )
 
-    # --- single-use links and the mock e-mail outbox ---
+    def set_email(self, account_id: int, email: str) -> None:
+        self.db.execute(
+            "UPDATE accounts SET email = ?, email_verified = 1 WHERE id = ?", (email, account_id)
+        )
 
-    def new_link(self, account_id: int, ttl: dt.timedelta) -> str:
+    # --- the insurer's file ---
+
+    def add_dossier(self, dossier: Dossier) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO dossiers VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                dossier.number,
+                dossier.display_name,
+                dossier.category,
+                dossier.nir,
+                dossier.iban_tail,
+                dossier.address,
+            ),
+        )
+
+    def dossier(self, number: str) -> Dossier | None:
+        row = self.db.one(
+            "SELECT number, display_name, category, nir, iban_tail, address FROM dossiers "
+            "WHERE number = ?",
+            (number.replace(" ", ""),),
+        )
+        return Dossier(*row) if row else None
+
+    def dossiers(self) -> list[Dossier]:
+        rows = self.db.all(
+            "SELECT number, display_name, category, nir, iban_tail, address FROM dossiers "
+            "ORDER BY number"
+        )
+        return [Dossier(*row) for row in rows]
+
+    # --- single-use links and the mock outboxes ---
+
+    def new_link(
+        self, account_id: int, ttl: dt.timedelta, purpose: str = "reset", payload: str = ""
+    ) -> str:
         """A link token; only its SHA-256 is stored (a leaked database opens no account)."""
         token = secrets.token_urlsafe(32)
-        expires = (dt.datetime.now(dt.UTC) + ttl).timestamp()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO links (digest, account_id, expires) VALUES (?, ?, ?)",
-                (_digest(token), account_id, expires),
-            )
+        self.db.execute(
+            "INSERT INTO links (digest, account_id, expires, purpose, payload) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (_digest(token), account_id, _now() + ttl.total_seconds(), purpose, payload),
+        )
         return token
 
-    def link_account(self, token: str) -> int | None:
+    def link_account(self, token: str, purpose: str = "reset") -> int | None:
         """The account a still-valid link opens (without using it)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT account_id FROM links WHERE digest = ? AND used = 0 AND expires > ?",
-                (_digest(token), dt.datetime.now(dt.UTC).timestamp()),
-            ).fetchone()
+        row = self.db.one(
+            "SELECT account_id FROM links WHERE digest = ? AND purpose = ? AND used = 0 "
+            "AND expires > ?",
+            (_digest(token), purpose, _now()),
+        )
         return int(row[0]) if row else None
 
-    def use_link(self, token: str) -> int | None:
-        """Use the link, once: of two concurrent uses one gets the account, the other None."""
-        with self._lock:
-            row = self._db.execute(
-                "UPDATE links SET used = 1 WHERE digest = ? AND used = 0 AND expires > ? "
-                "RETURNING account_id",
-                (_digest(token), dt.datetime.now(dt.UTC).timestamp()),
-            ).fetchone()
-        return int(row[0]) if row else None
+    def use_link(self, token: str, purpose: str = "reset") -> tuple[int, str] | None:
+        """Use the link, once: of two concurrent uses one gets (account, payload), the other
+        None."""
+        row = self.db.one(
+            "UPDATE links SET used = 1 WHERE digest = ? AND purpose = ? AND used = 0 "
+            "AND expires > ? RETURNING account_id, payload",
+            (_digest(token), purpose, _now()),
+        )
+        return (int(row[0]), row[1] or "") if row else None
 
-    def send_mail(self, recipient: str, subject: str, body: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO outbox (recipient, subject, body, at) VALUES (?, ?, ?, ?)",
-                (recipient, subject, body, dt.datetime.now(dt.UTC).timestamp()),
-            )
+    def send(self, recipient: str, subject: str, body: str, channel: str = "email") -> None:
+        """Into the mock outbox: ``email`` (a mailbox) or ``post`` (a letter)."""
+        self.db.execute(
+            "INSERT INTO outbox (recipient, subject, body, at, channel) VALUES (?, ?, ?, ?, ?)",
+            (recipient, subject, body, _now(), channel),
+        )
 
-    def outbox(self) -> list[dict[str, str]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT recipient, subject, body, at FROM outbox ORDER BY id DESC LIMIT 50"
-            ).fetchall()
+    def outbox(self, channel: str = "email") -> list[dict[str, str]]:
+        rows = self.db.all(
+            "SELECT recipient, subject, body, at FROM outbox WHERE channel = ? "
+            "ORDER BY id DESC LIMIT 50",
+            (channel,),
+        )
         return [
             {
                 "to": r,
@@ -179,35 +265,17 @@ class PortalData:
             for r, s, b, at in rows
         ]
 
-    # --- sessions ---
+    def purge(self) -> int:
+        """Links past their expiry (used or not) go; the outbox keeps its last 500."""
+        gone = self.db.execute("DELETE FROM links WHERE expires <= ?", (_now(),)).rowcount
+        gone += self.db.execute(
+            "DELETE FROM outbox WHERE id <= (SELECT max(id) - 500 FROM outbox)"
+        ).rowcount
+        return gone
 
-    def new_session(self, data: dict[str, Any]) -> str:
-        session_id = secrets.token_urlsafe(32)
-        expires = (dt.datetime.now(dt.UTC) + SESSION_TTL).timestamp()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?)", (session_id, json.dumps(data), expires)
-            )
-        return session_id
 
-    def session(self, session_id: str | None) -> dict[str, Any] | None:
-        if not session_id or len(session_id) > 100:
-            return None
-        with self._lock:
-            row = self._db.execute(
-                "SELECT data, expires FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-        if row is None or row[1] < dt.datetime.now(dt.UTC).timestamp():
-            return None
-        data: dict[str, Any] = json.loads(row[0])
-        return data
-
-    def save_session(self, session_id: str, data: dict[str, Any]) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE sessions SET data = ? WHERE id = ?", (json.dumps(data), session_id)
-            )
-
-    def drop_session(self, session_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+def _account(row: Any) -> Account:
+    values = list(row)
+    values[9] = bool(values[9])
+    values[11] = bool(values[11])
+    return Account(*values)

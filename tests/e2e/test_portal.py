@@ -39,9 +39,7 @@ def portal(
         origin = f"http://localhost:{port}"
         running = agent(origins=(origin,), **options)
         app = create_portal(
-            PortalConfig(
-                origin=origin, bridge_port=running.port, data_path=str(tmp_path / "portal.db")
-            )
+            PortalConfig(origin=origin, bridge_port=running.port, store=str(tmp_path / "portal.db"))
         )
         seed_demo(app.state.portal)
         server = uvicorn.Server(

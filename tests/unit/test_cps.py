@@ -44,6 +44,7 @@ def test_all_profiles_present() -> None:
     assert set(CPS_PROFILES) == {
         "cps-doctor",
         "cps-nurse",
+        "cps-midwife",
         "cpe-staff",
         "cpe-transport",
         "cps-expired",

@@ -63,7 +63,7 @@ class Browser:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Any:
-    portal = create_portal(PortalConfig(origin=ORIGIN, data_path=str(tmp_path / "portal.db")))
+    portal = create_portal(PortalConfig(origin=ORIGIN, store=str(tmp_path / "portal.db")))
     seed_demo(portal.state.portal)
     return portal
 
@@ -217,7 +217,7 @@ def test_account_creation_by_card(app: Any, profile: str, allowed: bool) -> None
         if allowed:
             pages.append(
                 await b.post(
-                    "/creer-compte/carte",
+                    "/creer-compte/finaliser",
                     {
                         "email": "julie@officine.example",
                         "mot_de_passe": "faible",
@@ -228,7 +228,7 @@ def test_account_creation_by_card(app: Any, profile: str, allowed: bool) -> None
             )
             pages.append(
                 await b.post(
-                    "/creer-compte/carte",
+                    "/creer-compte/finaliser",
                     {
                         "email": "julie@officine.example",
                         "mot_de_passe": "Pharma-2026!",
@@ -240,7 +240,7 @@ def test_account_creation_by_card(app: Any, profile: str, allowed: bool) -> None
         return pages
 
     pages = run(flow())
-    assert pages[0].url.path == "/creer-compte/carte"
+    assert pages[0].url.path == "/creer-compte/finaliser"
     if not allowed:
         assert "Seule une carte CPE transporteur permet de créer un compte" in pages[0].text
         return
@@ -253,8 +253,8 @@ def test_two_portal_processes_on_one_store_are_one_portal(tmp_path: Path) -> Non
     """The challenge from one instance is consumed by the other, and the lockout counts
     failures made on both (two apps on one SQLite file, as two processes would be)."""
     data = str(tmp_path / "shared.db")
-    first = create_portal(PortalConfig(origin=ORIGIN, data_path=data))
-    second = create_portal(PortalConfig(origin=ORIGIN, data_path=data))
+    first = create_portal(PortalConfig(origin=ORIGIN, store=data))
+    second = create_portal(PortalConfig(origin=ORIGIN, store=data))
     seed_demo(first.state.portal)
 
     async def flow() -> list[httpx.Response]:

@@ -46,6 +46,19 @@ async function post(url, data) {
   return json;
 }
 
+// The reader holding the CPS or CPE that is about to log in (when the session follows the
+// card): with several, the page cannot tell which one the agent will use, so none is named
+// and the session does not follow.
+async function cardReader() {
+  try {
+    const status = await bridge.status();
+    const cards = status.readers.filter((r) => r.card && r.card.family === "cps"); // CPS and CPE
+    return cards.length === 1 ? cards[0].name : null;
+  } catch {
+    return null; // authenticate() says what is wrong with the agent
+  }
+}
+
 function show(id, text) {
   const element = document.getElementById(id);
   element.textContent = text;
@@ -58,8 +71,9 @@ if (loginButton) {
     loginButton.disabled = true;
     try {
       const { nonce } = await post("/cps/challenge");
+      const reader = body.dataset.followCard ? await cardReader() : null;
       const token = await bridge.authenticate(nonce);
-      const next = await post("/cps/connexion", { token, nonce });
+      const next = await post("/cps/connexion", { token, nonce, reader });
       window.location.assign(next.redirect);
     } catch (error) {
       show("cps-error", explain(error));
@@ -115,4 +129,25 @@ if (agentStatus) {
     },
     (error) => { agentStatus.textContent = explain(error); },
   );
+}
+
+// Session follows the card: the session ends when the CPS that opened it leaves its reader,
+// seen as it happens (the bridge's card events) or at the next page (the reader's state).
+const followed = body.dataset.followReader;
+if (followed) {
+  const end = () => {
+    const form = document.getElementById("logout-form");
+    form.elements.raison.value = "carte";
+    form.submit();
+  };
+  bridge.status().then(
+    (status) => {
+      const reader = status.readers.find((r) => r.name === followed);
+      if (!reader || !reader.card_present) end();
+    },
+    () => {}, // an agent that stopped says nothing about the card
+  );
+  bridge.onCardEvent((event) => {
+    if (event.reader === followed && ["card_removed", "reader_removed"].includes(event.kind)) end();
+  });
 }
