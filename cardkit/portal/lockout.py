@@ -8,6 +8,7 @@ portal process or many (SQLite: one ``BEGIN IMMEDIATE`` transaction; Redis: one 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import threading
@@ -29,6 +30,10 @@ class LockoutPolicy:
 class LockState:
     failures: int
     blocked_until: dt.datetime | None
+    #: From record_failure: whether this failure was counted (not while already blocked).
+    #: ``counted and blocked`` is the failure that blocked the account: once per block,
+    #: however many arrive together (what the event journal records).
+    counted: bool = True
 
     def blocked(self, now: dt.datetime) -> bool:
         return self.blocked_until is not None and now < self.blocked_until
@@ -81,7 +86,7 @@ class MemoryLockoutStore:
         with self._lock:
             state = self._current(account, now)
             if state.blocked(now):
-                return state
+                return dataclasses.replace(state, counted=False)
             failures = state.failures + 1
             until = now + policy.block_for if failures >= policy.max_failures else None
             self._states[account] = LockState(failures, until)
@@ -132,7 +137,9 @@ class SqliteLockoutStore:
     def record_failure(self, account: str, now: dt.datetime, policy: LockoutPolicy) -> LockState:
         with self._db.transaction():  # the count and the block: one step, across processes
             state = self._row(account, now)
-            if not state.blocked(now):
+            if state.blocked(now):
+                state = dataclasses.replace(state, counted=False)
+            else:
                 failures = state.failures + 1
                 until = now + policy.block_for if failures >= policy.max_failures else None
                 self._db.execute(

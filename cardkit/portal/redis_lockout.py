@@ -15,7 +15,7 @@ _RECORD = """
 local now = tonumber(ARGV[1])
 local held = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
 if held > now then
-  return {tonumber(redis.call('HGET', KEYS[1], 'failures')), tostring(held)}
+  return {tonumber(redis.call('HGET', KEYS[1], 'failures')), tostring(held), 0}
 end
 if held > 0 then redis.call('DEL', KEYS[1]) end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
@@ -23,19 +23,20 @@ if failures >= tonumber(ARGV[2]) then
   local blocked = now + tonumber(ARGV[3])
   redis.call('HSET', KEYS[1], 'until', tostring(blocked))
   redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) * 1000) + 60000)
-  return {failures, tostring(blocked)}
+  return {failures, tostring(blocked), 1}
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
-return {failures, '0'}
+return {failures, '0', 1}
 """
 
 #: Failures short of a block are forgotten after this long without a new one.
 FAILURE_MEMORY = dt.timedelta(hours=24)
 
 
-def _state(failures: Any, until: Any) -> LockState:
+def _state(failures: Any, until: Any, counted: Any = 1) -> LockState:
     seconds = float(until)
-    return LockState(int(failures), dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds else None)
+    at = dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds else None
+    return LockState(int(failures), at, bool(int(counted)))
 
 
 class RedisLockoutStore:
@@ -47,7 +48,7 @@ class RedisLockoutStore:
         self._record = self.client.register_script(_RECORD)
 
     def record_failure(self, account: str, now: dt.datetime, policy: LockoutPolicy) -> LockState:
-        failures, until = self._record(
+        failures, until, counted = self._record(
             keys=[self.prefix + account],
             args=[
                 now.timestamp(),
@@ -56,7 +57,7 @@ class RedisLockoutStore:
                 int(FAILURE_MEMORY.total_seconds() * 1000),
             ],
         )
-        return _state(failures, until)
+        return _state(failures, until, counted)
 
     def state(self, account: str, now: dt.datetime) -> LockState:
         failures, until = self.client.hmget(self.prefix + account, "failures", "until")

@@ -390,7 +390,7 @@ class Site:
                 now = dt.datetime.now(dt.UTC)
                 state = portal.lockout.failed(str(account.id), now)
                 if state.blocked(now):
-                    if state.failures == portal.lockout.policy.max_failures:
+                    if state.counted:  # this failure blocked it (once per block)
                         portal.journal.record(str(account.id), EventKind.ACCOUNT_BLOCKED, now)
                     return again(blocked=state.minutes_left(now))
             return again(error="Identifiant ou mot de passe incorrect.")

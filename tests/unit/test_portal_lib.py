@@ -106,6 +106,7 @@ def test_fifty_concurrent_failures_block_once(tmp_path: Path, kind: str) -> None
     assert max(s.failures for s in states) == 3
     assert sorted(s.failures for s in states).count(3) == 48  # 1, 2, then blocked at 3
     assert len({s.blocked_until for s in states if s.blocked_until}) == 1  # one block
+    assert sum(s.counted and s.blocked_until is not None for s in states) == 1  # said once
 
 
 def test_login_challenge_is_bound_to_its_session() -> None:
