@@ -82,8 +82,8 @@ CPS_MESSAGES = {
     "à réessayer ou à vous connecter plus tard.",
     "nonce_replayed": "Cette connexion a déjà été utilisée : recommencez la connexion par "
     "carte CPS.",
-    "origin_mismatch": "Cette connexion a été signée pour un autre site : recommencez depuis "
-    "cette page.",
+    "signature_invalid": "La signature de la carte ne correspond pas à ce site (elle a été "
+    "faite pour un autre) : recommencez la connexion depuis cette page.",
 }
 
 NIR_MESSAGES = {

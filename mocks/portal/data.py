@@ -174,9 +174,12 @@ class PortalData:
             (password_hash, temporary_until is not None, temporary_until, account_id),
         )
 
-    def set_email(self, account_id: int, email: str) -> None:
+    def set_email(self, account_id: int, email: str, *, verified: bool = True) -> None:
+        """The account's address: confirmed (its link was used), or declared and awaiting
+        its link."""
         self.db.execute(
-            "UPDATE accounts SET email = ?, email_verified = 1 WHERE id = ?", (email, account_id)
+            "UPDATE accounts SET email = ?, email_verified = ? WHERE id = ?",
+            (email, verified, account_id),
         )
 
     # --- the insurer's file ---

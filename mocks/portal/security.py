@@ -56,6 +56,8 @@ class AccountSecurity:
         with portal.db.transaction():
             portal.data.set_password(account.id, hashed)
             portal.journal.record(str(account.id), EventKind.PASSWORD_CHANGED)
+            if context["ask_email"]:
+                portal.data.set_email(account.id, email, verified=False)
         if forced:
             data.pop("must_change")
             portal.sessions.save(sid, data)

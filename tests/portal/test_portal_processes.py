@@ -46,9 +46,7 @@ def _start(store: str, records: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @pytest.fixture(params=["redis", "sqlite"])
-def two_portals(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[str, str, Path]]:
+def two_portals(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """(base URL of instance A, of instance B, the records file)."""
     records = tmp_path / "records.db"
     if request.param == "redis":
@@ -134,5 +132,3 @@ def test_fifty_wrong_passwords_across_two_instances_block_once(
             fields = {"csrf": _csrf(page), "identifiant": DOCTOR_AM, "mot_de_passe": "Demo-2026!"}
             answer = client.post("/connexion", data=fields)
             assert "Votre compte est bloqué" in answer.text
-
-

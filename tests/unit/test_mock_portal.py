@@ -4,8 +4,10 @@ would sign them); the same flows in a real browser with the agent are in tests/e
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +341,18 @@ def test_password_reset_by_single_use_link(app: Any) -> None:
     assert "Réinitialisation de mot de passe" in r["events"].text
 
 
-@pytest.mark.parametrize("path", ["/aide", "/configuration", "/mot-de-passe-oublie", "/courrier"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/aide",
+        "/configuration",
+        "/mot-de-passe-oublie",
+        "/courrier",
+        "/creer-compte",
+        "/creer-compte/cle",
+        "/creer-compte/courrier",
+    ],
+)
 def test_every_page_renders(app: Any, path: str) -> None:
     async def flow() -> httpx.Response:
         return await Browser(app).get(path)
@@ -348,3 +361,308 @@ def test_every_page_renders(app: Any, path: str) -> None:
     assert page.status_code == 200 and 'lang="fr"' in page.text
     if path == "/aide":
         assert "cardkit doctor" in page.text and "conseiller informatique service" in page.text
+
+
+def plain(page: httpx.Response) -> str:
+    """The page's text with HTML entities decoded (apostrophes are escaped)."""
+    return html.unescape(page.text)
+
+
+def mailed_link(page: httpx.Response, path: str) -> str:
+    """The newest link to ``path`` in the mock outbox page."""
+    found = re.findall(re.escape(path) + r"\?lien=([\w-]+)", plain(page))
+    assert found, plain(page)
+    return found[0]
+
+
+def test_account_by_security_key(app: Any) -> None:
+    nir, iban = "2 85 03 75 112 045 53", "0147"
+
+    async def flow() -> dict[str, Any]:
+        b = Browser(app)
+        await b.get("/creer-compte/cle")
+        wrong = await b.post(
+            "/creer-compte/cle", {"numero": "751234567", "nir": nir, "iban": "9999"}
+        )
+        bad_nir = await b.post(
+            "/creer-compte/cle",
+            {"numero": "751234567", "nir": "2 85 03 75 112 045 00", "iban": iban},
+        )
+        invite = await b.post(
+            "/creer-compte/cle", {"numero": "751 234 567", "nir": nir, "iban": iban}
+        )
+        home = await b.post(
+            "/creer-compte/finaliser",
+            {
+                "email": "sophie.martin@sages-femmes.example",
+                "mot_de_passe": "Sage-Femme-26!",
+                "confirmation": "Sage-Femme-26!",
+                "conditions": "oui",
+            },
+        )
+        patient = await b.get("/patient")
+        token = mailed_link(await b.get("/courrier"), "/creer-compte/valider")
+        await b.get(f"/creer-compte/valider?lien={token}")
+        confirmed = await b.post("/creer-compte/valider", {"lien": token})
+        account = await b.get("/compte")
+        pharmacy = Browser(app)
+        await pharmacy.get("/creer-compte/cle")
+        refused = await pharmacy.post(
+            "/creer-compte/cle", {"numero": "752345678", "nir": nir, "iban": "5512"}
+        )
+        return locals()
+
+    r = run(flow())
+    assert "ne correspondent pas à celles connues" in plain(r["wrong"])
+    assert "NIR invalide : la clé ne correspond pas" in plain(r["bad_nir"])
+    assert r["invite"].url.path == "/creer-compte/finaliser" and "SOPHIE MARTIN" in plain(
+        r["invite"]
+    )
+    assert r["home"].url.path == "/accueil" and "SOPHIE MARTIN" in plain(r["home"])
+    assert "vous devez vous connecter à amelipro en carte CPS" in plain(r["patient"])
+    assert "Votre adresse e-mail est validée" in plain(r["confirmed"])
+    assert "non validée" not in plain(r["account"]) and "Création du compte" in plain(r["account"])
+    assert "n'est pas proposée aux pharmacies" in plain(r["refused"])
+    assert app.state.portal.data.by_identifier("752345678") == []
+
+
+def test_security_key_cannot_be_guessed(app: Any) -> None:
+    """Three wrong keys block the number for 30 minutes, like three wrong passwords: the
+    4 IBAN characters are not guessable by a script, and even the right key then waits."""
+
+    async def flow() -> list[httpx.Response]:
+        b = Browser(app)
+        await b.get("/creer-compte/cle")
+        pages = []
+        for tail in ("0001", "0002", "0003", "0147"):
+            fields = {"numero": "751234567", "nir": "285037511204553", "iban": tail}
+            pages.append(await b.post("/creer-compte/cle", fields))
+        return pages
+
+    pages = run(flow())
+    assert "ne correspondent pas" in plain(pages[0]) and "ne correspondent pas" in plain(pages[1])
+    assert "Trop d'essais pour ce numéro : réessayez dans 30 min" in plain(pages[2])
+    assert "Trop d'essais" in plain(pages[3])  # the right key, refused while blocked
+
+
+def test_temporary_password_by_post(app: Any) -> None:
+    async def flow() -> dict[str, Any]:
+        b = Browser(app)
+        await b.get("/creer-compte/courrier")
+        sent = await b.post("/creer-compte/courrier", {"numero": "753456789"})
+        await b.get("/creer-compte/courrier")
+        unknown = await b.post("/creer-compte/courrier", {"numero": "700000001"})
+        letters = await b.get("/courrier")
+        found = re.search(r"Mot de passe provisoire : (\S+) \.", letters.text)
+        assert found is not None
+        temporary = found.group(1).replace("&amp;", "&")
+        await b.get("/identification")
+        forced = await b.post("/connexion", {"identifiant": "753456789", "mot_de_passe": temporary})
+        still_forced = await b.get("/patient")
+        weak = await b.post(
+            "/compte/mot-de-passe",
+            {"actuel": temporary, "mot_de_passe": "faible", "confirmation": "faible"},
+        )
+        changed = await b.post(
+            "/compte/mot-de-passe",
+            {
+                "actuel": temporary,
+                "mot_de_passe": "Kine-Lyon-2026!",
+                "confirmation": "Kine-Lyon-2026!",
+                "email": "paul.girard@kine.example",
+            },
+        )
+        home = await b.get("/accueil")
+        account = await b.get("/compte")
+        return locals()
+
+    r = run(flow())
+    for page in (r["sent"], r["unknown"]):  # the same answer: nobody learns who is known
+        assert "Si vous n'avez rien reçu dans un délai de 15 jours" in plain(page)
+    assert plain(r["letters"]).count('class="letter"') == 1  # none for the unknown number
+    assert "PAUL GIRARD, 5 rue Pasteur, 69003 Lyon" in plain(r["letters"])
+    assert r["forced"].url.path == "/compte/mot-de-passe" and "provisoire" in plain(r["forced"])
+    assert r["still_forced"].url.path == "/compte/mot-de-passe"
+    assert "une lettre majuscule" in plain(r["weak"])
+    assert "Votre mot de passe a été modifié" in plain(r["changed"])
+    assert r["home"].url.path == "/accueil"
+    assert "Modification du mot de passe" in plain(r["account"])
+    assert "paul.girard@kine.example (non validée)" in plain(r["account"])
+
+
+def test_expired_temporary_password(app: Any) -> None:
+    portal = app.state.portal
+    account = portal.data.create(
+        kind="ps", display_name="EN RETARD", am_number="700000002", email_verified=0
+    )
+    portal.data.set_password(
+        account.id, portal.hasher.hash("Provisoire-1!"), temporary_until=time.time() - 1
+    )
+
+    async def flow() -> httpx.Response:
+        b = Browser(app)
+        await b.get("/identification")
+        return await b.post(
+            "/connexion", {"identifiant": "700000002", "mot_de_passe": "Provisoire-1!"}
+        )
+
+    page = run(flow())
+    assert "Votre mot de passe provisoire a expiré" in plain(page)
+    assert page.url.path != "/accueil"
+
+
+def test_email_change_is_confirmed_by_link(app: Any) -> None:
+    async def flow() -> dict[str, Any]:
+        b = Browser(app)
+        await b.get("/identification")
+        await b.post("/connexion", {"identifiant": DOCTOR_AM, "mot_de_passe": DEMO_PASSWORD})
+        await b.get("/compte")
+        asked = await b.post("/compte/email", {"email": "claire@nouveau.example"})
+        before = await b.get("/compte")
+        token = mailed_link(await b.get("/courrier"), "/compte/email/valider")
+        shown = await b.get(f"/compte/email/valider?lien={token}")
+        done = await b.post("/compte/email/valider", {"lien": token})
+        again = await b.post("/compte/email/valider", {"lien": token})
+        after = await b.get("/compte")
+        return locals()
+
+    r = run(flow())
+    assert "Un lien de confirmation a été envoyé à claire@nouveau.example" in plain(r["asked"])
+    assert "claire.lefebvre@cabinet.example" in plain(r["before"])  # nothing changed yet
+    assert "Valider mon adresse e-mail" in plain(r["shown"])  # a GET changes nothing
+    assert "Votre adresse e-mail est validée : claire@nouveau.example" in plain(r["done"])
+    assert "Ce lien n'est plus valide" in plain(r["again"])
+    assert "claire@nouveau.example" in plain(r["after"])
+    assert "Modification d'adresse e-mail" in plain(r["after"])
+
+
+#: Every form the portal takes, with fields that would otherwise be accepted.
+FORMS = {
+    "/connexion": {"identifiant": DOCTOR_AM, "mot_de_passe": DEMO_PASSWORD},
+    "/creer-compte/cle": {"numero": "751234567", "nir": "285037511204553", "iban": "0147"},
+    "/creer-compte/courrier": {"numero": "753456789"},
+    "/creer-compte/finaliser": {"email": "a@b.example", "mot_de_passe": "Aa-12345!"},
+    "/mot-de-passe-oublie": {"identifiant": DOCTOR_AM},
+    "/mot-de-passe/nouveau": {"lien": "x", "mot_de_passe": "Aa-12345!"},
+    "/creer-compte/valider": {"lien": "x"},
+    "/compte/email/valider": {"lien": "x"},
+    "/compte/email": {"email": "a@b.example"},
+    "/compte/mot-de-passe": {"actuel": DEMO_PASSWORD, "mot_de_passe": "Aa-12345!"},
+    "/patient": {"nir": "269054958815780"},
+    "/deconnexion": {},
+}
+
+
+def _stored(app: Any) -> dict[str, int]:
+    db = app.state.portal.db
+    tables = ("accounts", "outbox", "links", "events", "lockout", "nonces")
+    counts = {t: db.one(f"SELECT count(*) FROM {t}")[0] for t in tables}
+    counts["signed_in"] = db.one("SELECT count(*) FROM sessions WHERE data LIKE '%account%'")[0]
+    return counts
+
+
+@pytest.mark.parametrize("path", sorted(FORMS))
+def test_hostile_input_on_every_form(app: Any, path: str) -> None:
+    """Missing CSRF token, a huge body (announced or chunked), a field too long, bytes that
+    are not UTF-8: a French error page, 4xx, no traceback, nothing stored."""
+
+    async def flow() -> tuple[dict[str, int], list[httpx.Response]]:
+        b = Browser(app)
+        await b.get("/identification")
+        if path.startswith("/compte/") and path != "/compte/email/valider":
+            await b.post("/connexion", {"identifiant": DOCTOR_AM, "mot_de_passe": DEMO_PASSWORD})
+        elif path == "/patient":
+            await b.card_login("cps-doctor")
+        elif path == "/creer-compte/finaliser":
+            await b.card_login("cps-midwife")  # no account yet: the creation form
+        before = _stored(app)
+        fields = FORMS[path]
+        answers = [await b.post(path, fields, csrf=False)]
+        answers.append(await b.post(path, {**fields, "junk": "x" * 100_000}))
+        answers.append(await b.post(path, {**fields, "junk": "x" * 2000}))
+
+        async def chunks() -> Any:
+            yield f"csrf={b.csrf}&".encode()
+            for _ in range(200):
+                yield b"x" * 1024
+
+        answers.append(
+            await b.client.post(
+                path,
+                content=chunks(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        )
+        answers.append(
+            await b.client.post(
+                path,
+                content=f"csrf={b.csrf}&identifiant=%FF%FE%C3&email=%C3".encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        )
+        return before, answers
+
+    before, answers = run(flow())
+    for answer in answers:
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+        assert 'lang="fr"' in answer.text and "Traceback" not in answer.text
+    assert answers[0].status_code == 403 and "Le formulaire a expiré" in answers[0].text
+    assert answers[1].status_code == 413 and answers[3].status_code == 413
+    assert _stored(app) == before
+
+
+def test_replayed_token_and_token_for_another_origin(app: Any) -> None:
+    key, cert = pki.card_credentials("cps-doctor", "auth")
+    sign = rsa_signer(key)
+    before = _stored(app)
+
+    async def flow() -> dict[str, Any]:
+        b = Browser(app)
+        await b.get("/identification")
+        headers = {"X-CSRF-Token": b.csrf}
+        nonce = (await b.client.post("/cps/challenge", headers=headers)).json()["nonce"]
+        elsewhere = create_token(sign, cert, "https://portail.malveillant.example", nonce)
+        foreign = await b.client.post(
+            "/cps/connexion", json={"token": elsewhere.to_dict(), "nonce": nonce}, headers=headers
+        )
+        attacker = Browser(app)  # a token for the victim's session, posted in another one
+        await attacker.get("/identification")
+        good = create_token(sign, cert, ORIGIN, nonce).to_dict()
+        stolen = await attacker.client.post(
+            "/cps/connexion",
+            json={"token": good, "nonce": nonce},
+            headers={"X-CSRF-Token": attacker.csrf},
+        )
+        after_failures = _stored(app)
+        logged = await b.client.post(
+            "/cps/connexion", json={"token": good, "nonce": nonce}, headers=headers
+        )
+        await b.get("/accueil")
+        replayed = await b.client.post(
+            "/cps/connexion",
+            json={"token": good, "nonce": nonce},
+            headers={"X-CSRF-Token": b.csrf},
+        )
+        return locals()
+
+    r = run(flow())
+    # The origin is part of what the card signed: at this origin, that signature is false.
+    assert r["foreign"].status_code == 401 and r["foreign"].json()["code"] == "signature_invalid"
+    assert r["stolen"].status_code == 401 and r["stolen"].json()["code"] == "nonce_unknown"
+    assert r["after_failures"] == before  # refused tokens store nothing, burn no nonce
+    assert r["logged"].status_code == 200
+    assert r["replayed"].status_code == 401  # the new session never had that challenge
+
+
+def test_expired_sessions_are_purged(app: Any) -> None:
+    portal = app.state.portal
+    for _ in range(5):
+        portal.sessions.new({})
+    portal.db.execute("UPDATE sessions SET expires = 0")
+    portal._next_purge = 0.0
+
+    async def flow() -> httpx.Response:
+        return await Browser(app).get("/identification")
+
+    run(flow())
+    assert portal.sessions.count() == 1  # the new visitor's
