@@ -24,6 +24,7 @@ SCREENSHOTS = Path(__file__).with_name("screenshots")
 class Site:
     origin: str
     port: int
+    portal: Any  # mocks.portal.app.Portal: the records, for set-ups and checks
 
 
 @pytest.fixture
@@ -34,12 +35,17 @@ def portal(
     agent's allowlist, and the page must know the agent's port."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(**options: Any) -> tuple[Site, AgentProcess]:
+    def start(follow_card: bool = False, **options: Any) -> tuple[Site, AgentProcess]:
         port = free_port()
         origin = f"http://localhost:{port}"
         running = agent(origins=(origin,), **options)
         app = create_portal(
-            PortalConfig(origin=origin, bridge_port=running.port, store=str(tmp_path / "portal.db"))
+            PortalConfig(
+                origin=origin,
+                bridge_port=running.port,
+                store=str(tmp_path / "portal.db"),
+                session_follows_card=follow_card,
+            )
         )
         seed_demo(app.state.portal)
         server = uvicorn.Server(
@@ -50,7 +56,7 @@ def portal(
         while not server.started:
             time.sleep(0.02)
         servers.append((server, thread))
-        return Site(origin, port), running
+        return Site(origin, port, app.state.portal), running
 
     yield start
     for server, thread in servers:
@@ -172,3 +178,167 @@ def test_card_pulled_during_login(
     page.wait_for_selector("#cps-error:not(.hidden)", timeout=30000)
     assert "Aucune carte CPS dans le lecteur" in page.inner_text("#cps-error")
     assert page.url.endswith("/identification")
+
+
+def login_by_card(page: Any, origin: str) -> None:
+    page.goto(origin + "/identification")
+    page.click("#cps-login")
+
+
+@pytest.mark.parametrize(
+    ("profile", "pin", "created"),
+    [("cps-midwife", "1234", True), ("cpe-transport", "2222", True), ("cpe-staff", "1111", False)],
+)
+def test_account_creation_by_card(
+    browser: Any,
+    portal: Callable[..., tuple[Site, AgentProcess]],
+    tmp_path: Path,
+    card_process: Callable[[str], CardProcess],
+    profile: str,
+    pin: str,
+    created: bool,
+) -> None:
+    """A CPS, or a CPE transporteur, with no account: the page invites to create one
+    ("Continuer"); a plain CPE is told why not."""
+    card_process(profile)
+    site, _agent = portal(pin=pin)
+    site.portal.db.execute("DELETE FROM accounts WHERE card_key LIKE 'CPE:%'")  # no account
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    login_by_card(page, site.origin)
+    page.wait_for_url(site.origin + "/creer-compte/finaliser", timeout=30000)
+    if not created:
+        assert "Seule une carte CPE transporteur" in page.inner_text("#refused")
+        shot(page, tmp_path, f"portal-creation-refused-{profile}")
+        return
+    page.fill("input[name=email]", f"{profile}@exemple.example")
+    page.fill("input[name=mot_de_passe]", "Creation-2026!")
+    page.fill("input[name=confirmation]", "Creation-2026!")
+    page.check("input[name=conditions]")
+    shot(page, tmp_path, f"portal-creation-{profile}")
+    page.click("#create-form button")
+    page.wait_for_url(site.origin + "/accueil")
+    page.goto(site.origin + "/courrier")  # the e-mail validation link
+    link = page.inner_text("#outbox").split("lien=")[1].split()[0]
+    page.goto(f"{site.origin}/creer-compte/valider?lien={link}")
+    page.click("#confirm-form button")
+    assert "Votre adresse e-mail est validée" in page.inner_text("#done")
+
+
+def test_security_key_and_letter_by_post(
+    browser: Any, portal: Callable[..., tuple[Site, AgentProcess]], tmp_path: Path
+) -> None:
+    """The two doors without a card: clé de sécurité (refused to a pharmacy), and a
+    temporary password by post, then its forced change."""
+    site, _agent = portal()
+    origin = site.origin
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    page.goto(origin + "/identification")
+    page.click("#create-account")
+    page.click("#by-key")
+    page.fill("input[name=numero]", "752345678")
+    page.fill("input[name=nir]", "2 85 03 75 112 045 53")
+    page.fill("input[name=iban]", "5512")
+    page.click("#key-form button")
+    assert "pas proposée aux pharmacies" in page.inner_text("#refused")
+    shot(page, tmp_path, "portal-key-refused")
+    page.goto(origin + "/creer-compte/cle")
+    page.fill("input[name=numero]", "751234567")
+    page.fill("input[name=nir]", "2 85 03 75 112 045 53")
+    page.fill("input[name=iban]", "0147")
+    page.click("#key-form button")
+    page.wait_for_url(origin + "/creer-compte/finaliser")
+    page.fill("input[name=email]", "sophie.martin@sages-femmes.example")
+    page.fill("input[name=mot_de_passe]", "Sage-Femme-26!")
+    page.fill("input[name=confirmation]", "Sage-Femme-26!")
+    page.check("input[name=conditions]")
+    page.click("#create-form button")
+    page.wait_for_url(origin + "/accueil")
+    assert "SOPHIE MARTIN" in page.inner_text("h1")
+    shot(page, tmp_path, "portal-key-created")
+    page.click("text=Se déconnecter")
+    page.goto(origin + "/creer-compte/courrier")
+    page.fill("input[name=numero]", "753456789")
+    page.click("#post-form button")
+    assert "15 jours" in page.inner_text("main")
+    page.goto(origin + "/courrier")
+    shot(page, tmp_path, "portal-letter")
+    letter = page.inner_text("#letters")
+    temporary = letter.split("Mot de passe provisoire : ")[1].split(" ")[0]
+    page.goto(origin + "/identification")
+    page.fill("input[name=identifiant]", "753456789")
+    page.fill("input[name=mot_de_passe]", temporary)
+    page.click("#password-form button")
+    page.wait_for_url(origin + "/compte/mot-de-passe")
+    assert "mot de passe provisoire" in page.inner_text("#forced")
+    page.fill("input[name=actuel]", temporary)
+    page.fill("input[name=mot_de_passe]", "Kine-Lyon-2026!")
+    page.fill("input[name=confirmation]", "Kine-Lyon-2026!")
+    page.fill("input[name=email]", "paul.girard@kine.example")
+    shot(page, tmp_path, "portal-forced-change")
+    page.click("#password-change-form button")
+    assert "Votre mot de passe a été modifié" in page.inner_text("#done")
+
+
+def test_reset_link_shared_email_and_password_session(
+    browser: Any, portal: Callable[..., tuple[Site, AgentProcess]], tmp_path: Path
+) -> None:
+    site, _agent = portal()
+    origin = site.origin
+    site.portal.data.create(
+        kind="ps",
+        display_name="AUTRE MEDECIN",
+        email="claire.lefebvre@cabinet.example",
+        am_number="731000000",
+    )
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    page.goto(origin + "/identification")
+    page.fill("input[name=identifiant]", "claire.lefebvre@cabinet.example")
+    page.fill("input[name=mot_de_passe]", DEMO_PASSWORD)
+    page.click("#password-form button")
+    assert "partagée par plusieurs comptes" in page.inner_text("#error")
+    shot(page, tmp_path, "portal-shared-email")
+    page.click("#forgotten")
+    page.fill("input[name=identifiant]", "931234567")
+    page.click("#forgotten-form button")
+    assert "Par mesure de sécurité" in page.inner_text("#sent")
+    page.goto(origin + "/courrier")
+    link = page.inner_text("#outbox").split("lien=")[1].split()[0]
+    for attempt in range(2):
+        page.goto(f"{origin}/mot-de-passe/nouveau?lien={link}")
+        if attempt == 1:
+            assert "Ce lien n'est plus valide" in page.inner_text("#invalid")
+            shot(page, tmp_path, "portal-reset-used")
+            break
+        page.fill("input[name=mot_de_passe]", "Nouveau-2026!")
+        page.fill("input[name=confirmation]", "Nouveau-2026!")
+        page.click("#new-password-form button")
+        assert "Votre mot de passe a été modifié" in page.inner_text("#done")
+    page.goto(origin + "/identification")
+    page.fill("input[name=identifiant]", "931234567")
+    page.fill("input[name=mot_de_passe]", "Nouveau-2026!")
+    page.click("#password-form button")
+    page.wait_for_url(origin + "/accueil")
+    page.goto(origin + "/patient")
+    assert "vous devez vous connecter à amelipro en carte CPS" in page.inner_text("main")
+    shot(page, tmp_path, "portal-patient-refused")
+
+
+def test_session_follows_the_card(
+    browser: Any,
+    portal: Callable[..., tuple[Site, AgentProcess]],
+    tmp_path: Path,
+    card_process: Callable[[str], CardProcess],
+) -> None:
+    """With the option on, pulling the CPS that logged in ends the session at once."""
+    cps = card_process("cps-doctor")
+    site, _agent = portal(follow_card=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    login_by_card(page, site.origin)
+    page.wait_for_url(site.origin + "/accueil", timeout=30000)
+    page.wait_for_timeout(500)  # the page's event stream is open
+    cps.ctl("remove")
+    page.wait_for_url(site.origin + "/identification?fin=carte", timeout=15000)
+    assert "a été retirée du lecteur" in page.inner_text("#card-removed")
+    shot(page, tmp_path, "portal-card-removed")
+    page.goto(site.origin + "/accueil")
+    assert page.url.endswith("/identification")  # the session is gone
