@@ -372,7 +372,7 @@ def mailed_link(page: httpx.Response, path: str) -> str:
     """The newest link to ``path`` in the mock outbox page."""
     found = re.findall(re.escape(path) + r"\?lien=([\w-]+)", plain(page))
     assert found, plain(page)
-    return found[0]
+    return str(found[0])
 
 
 def test_account_by_security_key(app: Any) -> None:
