@@ -4,7 +4,7 @@ portal's records): shared by threads and by processes on the same file.
 Stores take a :class:`Database` (or a path, for one of their own). Several stores on one
 ``Database`` share its connection and its lock, so a caller can make their writes one
 transaction (:meth:`Database.transaction`): a portal's CPS login updates the session, the
-lockout, the journal and the account in one commit instead of five.
+lockout, the journal and the account in one commit.
 """
 
 from __future__ import annotations

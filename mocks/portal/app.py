@@ -126,6 +126,9 @@ def parse_store(spec: str) -> tuple[str, str]:
     return "sqlite", path
 
 
+_UNREAD = object()  # page(): the request's account was not read yet
+
+
 class Redirect(Exception):
     """Raised by a handler that must send the browser elsewhere (not signed in, a temporary
     password to change first)."""
@@ -231,6 +234,7 @@ class Site:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.client = hosted_client()
         self.client_url = f"/static/js/{self.client.filename}"
+        self.import_map = self.client.import_map(self.client_url)
         self.secure = portal.config.origin.startswith("https://")
 
     # --- sessions and CSRF ---
@@ -256,7 +260,7 @@ class Site:
     def redirect(self, to: str, sid: str) -> Response:
         return self.with_cookie(RedirectResponse(to, 303), sid)
 
-    async def form(self, request: Request, data: dict[str, Any]) -> dict[str, str]:
+    async def form(self, request: Request) -> dict[str, str]:
         """The posted fields, once the size, the encoding and the CSRF token are right."""
         await bounded_body(request)
         try:
@@ -278,8 +282,7 @@ class Site:
         return base64.urlsafe_b64encode(mac[:24]).decode()
 
     def check_csrf(self, token: str, sid: str | None) -> None:
-        expected = self.csrf_for(sid) if sid else ""
-        if not sid or not hmac.compare_digest(token.encode(), expected.encode()):
+        if not sid or not hmac.compare_digest(token.encode(), self.csrf_for(sid).encode()):
             raise HTTPException(403, "Le formulaire a expiré. Rechargez la page et recommencez.")
 
     def posted_by_page(self, request: Request) -> str:
@@ -292,7 +295,9 @@ class Site:
         return sid
 
     def page(self, request: Request, name: str, data: dict[str, Any], **context: Any) -> Response:
-        account = self.portal.data.get(data["account"]) if data.get("account") else None
+        account = getattr(request.state, "account", _UNREAD)  # signed_in() read it already
+        if account is _UNREAD:
+            account = self.portal.data.get(data["account"]) if data.get("account") else None
         follow = data.get("card_reader") if self.portal.config.session_follows_card else None
         response = self.templates.TemplateResponse(
             request,
@@ -305,7 +310,7 @@ class Site:
                 "follow_card": self.portal.config.session_follows_card,
                 "bridge_port": self.portal.config.bridge_port,
                 "client_url": self.client_url,
-                "import_map": self.client.import_map(self.client_url),
+                "import_map": self.import_map,
                 **context,
             },
         )
@@ -317,6 +322,7 @@ class Site:
         account = self.portal.data.get(data["account"]) if data.get("account") else None
         if account is None:
             raise Redirect("/identification")
+        request.state.account = account
         if data.get("must_change") and request.url.path != "/compte/mot-de-passe":
             raise Redirect("/compte/mot-de-passe")
         return sid, data, account
@@ -342,6 +348,10 @@ class Site:
             }
             return portal.sessions.rotate(sid, session)
 
+    def recent_events(self, account: Account, limit: int = 10) -> list[str]:
+        """ "Mes derniers évènements", as the page prints them."""
+        return [e.shown() for e in self.portal.journal.latest(str(account.id), limit)]
+
     def send_email_link(self, account_id: int, email: str, purpose: str) -> None:
         """A link confirming ``email`` for the account (``verify``: a new account's address;
         ``email``: a change, effective when the link is used), sent to that address."""
@@ -363,7 +373,7 @@ class Site:
 
     async def password_login(self, request: Request) -> Response:
         sid, data = self.session_of(request)
-        fields = await self.form(request, data)
+        fields = await self.form(request)
         identifier = fields.get("identifiant", "").strip()
         password = fields.get("mot_de_passe", "")
         portal = self.portal
@@ -437,12 +447,11 @@ class Site:
         try:
             with outer:
                 who = portal.challenges.login(sid, raw, nonce)
-                with portal.db.transaction():
-                    key = account_key(who)
-                    account = portal.data.by_card(key)
-                    if account is not None:
-                        follow = {"card_reader": reader[:200]} if reader else {}
-                        new = self.login(sid, account, "cps", unblock=True, **follow)
+                key = account_key(who)
+                account = portal.data.by_card(key)
+                if account is not None:  # login() is its own transaction, or part of outer
+                    follow = {"card_reader": reader[:200]} if reader else {}
+                    new = self.login(sid, account, "cps", unblock=True, **follow)
         except TokenRejected as exc:
             message = CPS_MESSAGES.get(exc.reason, "La connexion par carte CPS a échoué.")
             return JSONResponse({"code": exc.reason, "message": message}, 401)
@@ -470,7 +479,7 @@ class Site:
 
     async def events(self, request: Request) -> Response:
         _sid, data, account = self.signed_in(request)
-        shown = [e.shown() for e in self.portal.journal.latest(str(account.id))]
+        shown = self.recent_events(account)
         return self.page(request, "evenements.html", data, events=shown)
 
     async def patient(self, request: Request) -> Response:
@@ -479,7 +488,7 @@ class Site:
             return self.page(request, "patient.html", data, refused=True)
         if request.method == "GET":
             return self.page(request, "patient.html", data)
-        fields = await self.form(request, data)
+        fields = await self.form(request)
         try:
             nir = Nir.parse(fields.get("nir", ""))
         except NirError as exc:
@@ -499,8 +508,8 @@ class Site:
         )
 
     async def logout(self, request: Request) -> Response:
-        sid, data = self.session_of(request)
-        fields = await self.form(request, data)
+        sid, _data = self.session_of(request)
+        fields = await self.form(request)
         self.portal.sessions.drop(sid)
         target = (
             "/identification?fin=carte" if fields.get("raison") == "carte" else "/identification"

@@ -17,9 +17,6 @@ from typing import Any
 
 from cardkit.sqlite import Database
 
-#: Establishments: no clé de sécurité for them (a card or a letter by post instead).
-STRUCTURES = frozenset({"pharmacie", "laboratoire", "transporteur", "taxi", "centre"})
-
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -55,10 +52,6 @@ class Dossier:
     nir: str | None
     iban_tail: str | None  # the last 4 characters of the professional IBAN
     address: str
-
-    @property
-    def is_structure(self) -> bool:
-        return self.category in STRUCTURES
 
 
 _COLUMNS = (

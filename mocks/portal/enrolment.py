@@ -33,6 +33,7 @@ from cardkit.portal import (
     security_key_matches,
 )
 from cardkit.vitale.nir import Nir, NirError
+from mocks.portal.app import nir_problem
 from mocks.portal.data import Dossier
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class Enrolment:
         sid, data = site.session_of(request)
         if request.method == "GET":
             return site.page(request, "creer_compte_cle.html", data)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         number = _number(fields.get("numero", ""))
 
         def again(error: str) -> Response:
@@ -95,8 +96,6 @@ class Enrolment:
         try:
             nir = Nir.parse(fields.get("nir", ""))
         except NirError as exc:
-            from mocks.portal.app import nir_problem
-
             return again(f"NIR invalide : {nir_problem(exc)}.")
         tail = fields.get("iban", "").replace(" ", "").upper()
         if len(tail) != 4 or not tail.isalnum():
@@ -157,7 +156,7 @@ class Enrolment:
             return site.redirect("/identification", sid)
         if request.method == "GET":
             return site.page(request, "creer_compte.html", data, pending=pending)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         if not pending["allowed"]:
             raise HTTPException(403, pending["reason"])
         email = fields.get("email", "").strip()
@@ -198,7 +197,7 @@ class Enrolment:
         _sid, data = site.session_of(request)
         if request.method == "GET":
             return site.page(request, "creer_compte_courrier.html", data)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         number = _number(fields.get("numero", ""))
         if number is None:
             return site.page(

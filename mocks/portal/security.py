@@ -24,8 +24,9 @@ class AccountSecurity:
 
     async def account(self, request: Request) -> Response:
         _sid, data, account = self.site.signed_in(request)
-        latest = [e.shown() for e in self.portal.journal.latest(str(account.id), 5)]
-        return self.site.page(request, "compte.html", data, events=latest)
+        return self.site.page(
+            request, "compte.html", data, events=self.site.recent_events(account, 5)
+        )
 
     def password_problem(self, password: str, confirmation: str) -> str | None:
         missing = self.portal.policy.problems(password)
@@ -42,7 +43,7 @@ class AccountSecurity:
         context = {"forced": forced, "ask_email": forced and not account.email}
         if request.method == "GET":
             return site.page(request, "compte_mdp.html", data, **context)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         password = fields.get("mot_de_passe", "")
         error = self.password_problem(password, fields.get("confirmation", ""))
         email = fields.get("email", "").strip()
@@ -68,9 +69,9 @@ class AccountSecurity:
     async def change_email(self, request: Request) -> Response:
         site = self.site
         _sid, data, account = site.signed_in(request)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         email = fields.get("email", "").strip()
-        latest = [e.shown() for e in self.portal.journal.latest(str(account.id), 5)]
+        latest = site.recent_events(account, 5)
         if not valid_email(email):
             return site.page(
                 request,
@@ -92,7 +93,7 @@ class AccountSecurity:
             token = request.query_params.get("lien", "")[:100]
             valid = portal.data.link_account(token, purpose) is not None
             return site.page(request, "email_valider.html", data, token=token, invalid=not valid)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         used = portal.data.use_link(fields.get("lien", ""), purpose)
         if used is None:
             return site.page(request, "email_valider.html", data, invalid=True)
@@ -113,7 +114,7 @@ class AccountSecurity:
         _sid, data = site.session_of(request)
         if request.method == "GET":
             return site.page(request, "oubli.html", data)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         identifier = fields.get("identifiant", "").strip()
         by_email = "@" in identifier
         found = portal.data.by_identifier(identifier) if identifier else []
@@ -144,7 +145,7 @@ class AccountSecurity:
         if request.method == "GET":
             valid = portal.data.link_account(token) is not None
             return site.page(request, "nouveau_mdp.html", data, token=token, invalid=not valid)
-        fields = await site.form(request, data)
+        fields = await site.form(request)
         token = fields.get("lien", "")
         password = fields.get("mot_de_passe", "")
         error = self.password_problem(password, fields.get("confirmation", ""))
