@@ -213,6 +213,8 @@ class CardIdentity:
     source: str | None  # "cardkit", "smartcard_list", or None when unknown
     descriptions: tuple[str, ...] = field(default=())
     signing: bool = True  # False for contactless CPS (no signature through the air)
+    #: The PKCS#11 middleware that reads this card (discovery kinds), best first.
+    middleware: tuple[str, ...] = field(default=())
 
     @property
     def known(self) -> bool:
@@ -225,6 +227,7 @@ class CardIdentity:
             "source": self.source,
             "known": self.known,
             "descriptions": list(self.descriptions),
+            "middleware": list(self.middleware),
         }
 
 
@@ -234,24 +237,60 @@ class _Entry:
     family: CardFamily
     name: str
     signing: bool = True
+    middleware: tuple[str, ...] = ()
+
+
+#: PKCS#11 middleware by discovery kind (cardkit.pkcs11.discovery), named for people.
+MIDDLEWARE_NAMES = {
+    "cryptolib": "CPS Cryptolib (ANS)",
+    "opensc": "OpenSC (IAS-ECC CPx driver)",
+}
+#: OpenSC binds the CPS3 ATR to its IAS-ECC "CPx" driver; the CPS4's it does not know.
+CPS3_MIDDLEWARE = ("cryptolib", "opensc")
+CPS4_MIDDLEWARE = ("cryptolib",)
 
 
 # Exact ATRs first, masks after: the CPS3 Cryptolib mask also matches later generations.
 _CARDKIT_TABLE = (
-    _Entry("3B 9B 18 80 01 00 12 25 00 64 80 04 01 00 00 90 44", CardFamily.CPS, "CPS4 (contact)"),
-    _Entry("3B DC 18 FF 00 00 12 25 00 64 80 00 04 01 00 90 00", CardFamily.CPS, "CPS4 (T=0)"),
+    _Entry(
+        "3B 9B 18 80 01 00 12 25 00 64 80 04 01 00 00 90 44",
+        CardFamily.CPS,
+        "CPS4 (contact)",
+        middleware=CPS4_MIDDLEWARE,
+    ),
+    # Matches OpenSC's CPx mask too, but OpenSC cannot read a CPS4's applications.
+    _Entry(
+        "3B DC 18 FF 00 00 12 25 00 64 80 00 04 01 00 90 00",
+        CardFamily.CPS,
+        "CPS4 (T=0)",
+        middleware=CPS4_MIDDLEWARE,
+    ),
     _Entry(
         "3B 8F 80 01 00 31 B8 64 04 B0 EC C1 73 94 01 80 82 90 00 0E",
         CardFamily.CPS,
         "CPS3 (contactless)",
         signing=False,
+        middleware=("cryptolib",),
     ),
-    _Entry("3B AC 00 40 2A 00 12 25 00 64 80 00 03 10 00 90 00", CardFamily.CPS, "CPS3 (contact)"),
     _Entry(
-        "3B AC 00 40 2A 00 12 25 00 64 80 82 02 12 00 90 00", CardFamily.CPS, "CPS (older mask)"
+        "3B AC 00 40 2A 00 12 25 00 64 80 00 03 10 00 90 00",
+        CardFamily.CPS,
+        "CPS3 (contact)",
+        middleware=CPS3_MIDDLEWARE,
+    ),
+    _Entry(
+        "3B AC 00 40 2A 00 12 25 00 64 80 82 02 12 00 90 00",
+        CardFamily.CPS,
+        "CPS (older mask)",
+        middleware=CPS3_MIDDLEWARE,
     ),
     # ANS Cryptolib mask FF 00 00 00 00 FF FF FF FF FF FF 00 00 00 FF FF FF
-    _Entry("3B .. .. .. .. 00 12 25 00 64 80 .. .. .. 00 90 00", CardFamily.CPS, "CPS family card"),
+    _Entry(
+        "3B .. .. .. .. 00 12 25 00 64 80 .. .. .. 00 90 00",
+        CardFamily.CPS,
+        "CPS family card",
+        middleware=("cryptolib",),
+    ),
     # Vitale 2: the mask generations differ in the 6th byte (43..4C) and the 8th (EA, FA).
     _Entry("3B 75 13 00 00 4[3-9A-C] 09 [EF]A 90 00", CardFamily.VITALE, "Vitale 2"),
     _Entry("3F 65 25 00 .. 09 .. 90 00", CardFamily.VITALE, "Vitale 1"),
@@ -304,7 +343,13 @@ def _own_table(atr: bytes) -> CardIdentity | None:
     for entry in _CARDKIT_TABLE:
         rx = _compiled(entry.pattern)
         if rx is not None and rx.fullmatch(text):
-            return CardIdentity(entry.family, entry.name, "cardkit", signing=entry.signing)
+            return CardIdentity(
+                entry.family,
+                entry.name,
+                "cardkit",
+                signing=entry.signing,
+                middleware=entry.middleware,
+            )
     return None
 
 

@@ -88,7 +88,6 @@ portal_db="$(mktemp -d)/portal.db"
 portal_pid=$!
 trap 'kill "$portal_pid" 2>/dev/null || true' EXIT
 echo "portal: http://localhost:$portal_port/identification"
-export OPENSC_CONF="$here/mocks/opensc.conf"
 export CARDKIT_TEST_MODE=1  # the scripted PIN provider is refused without it
 .venv/bin/cardkit agent run --port "$port" --allow-origin "$origin" \
   --allow-origin "http://localhost:$portal_port" --pin-provider "scripted:$pinfile"

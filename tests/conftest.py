@@ -19,6 +19,8 @@ from typing import NoReturn
 
 import pytest
 
+from mocks.revocation import RevocationServer
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -76,3 +78,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def revocation_server() -> Iterator[RevocationServer]:
+    """The TEST PKI's CRL and OCSP services on their fixed loopback ports (one per session:
+    the certificates name those ports)."""
+    try:
+        server = RevocationServer().start()
+    except OSError as exc:
+        pytest.fail(f"the TEST PKI's CRL/OCSP ports are taken: {exc}")
+    yield server
+    server.stop()

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from cardkit.access import open_card, open_cps, resolve_reader
-from cardkit.atr import Atr, CardFamily, identify
+from cardkit.atr import MIDDLEWARE_NAMES, Atr, CardFamily, identify
 from cardkit.cli._base import State, emit_json, json_option, reader_option
 from cardkit.cps import CardType
 from cardkit.errors import CardkitError
@@ -100,6 +100,9 @@ def _info_table(name: str, raw: bytes, protocol: str, data: dict[str, Any]) -> T
     table.add_row("Card", data["card"]["name"])
     if data["card"]["source"]:
         table.add_row("Identified by", data["card"]["source"])
+    if data["card"]["middleware"]:
+        names = [MIDDLEWARE_NAMES[kind] for kind in data["card"]["middleware"]]
+        table.add_row("Middleware", " or ".join(names))
     table.add_row("ATR", raw.hex(" ").upper())
     atr = data["atr"]
     if atr["valid"]:

@@ -113,13 +113,18 @@ class CpsCard:
         return self.channel.read_binary()
 
     def serial(self) -> str:
-        """The chip serial number from EF.SN.ICC (hex), which starts with the ANS issuer."""
+        """The card number from EF.SN.ICC (hex): IAS-ECC stores it as a primary account
+        number (tag 5A, ISO/IEC 7812) that starts with the ANS issuer number."""
         with self.connection.transaction():
             self._select_mf()
             data = self._read_ef(EF_SN_ICC)
-        if len(data) != 12 or not data.startswith(ANS_ISSUER):
-            raise CpsDataError("EF.SN.ICC is not 12 bytes starting with the ANS issuer number")
-        return data.hex().upper()
+        try:
+            item = tlv.parse_one(data)
+        except tlv.TlvError:
+            item = None
+        if item is None or item.tag != 0x5A or not item.value.startswith(ANS_ISSUER):
+            raise CpsDataError("EF.SN.ICC is not a card number starting with the ANS issuer")
+        return item.value.hex().upper()
 
     def certificates(self) -> CardCertificates:
         with self.connection.transaction():

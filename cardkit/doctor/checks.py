@@ -559,16 +559,27 @@ def _slots_versus_readers(
     _ = ctx._
     if kind not in ("cryptolib", "opensc", "configured"):
         return
-    cps = [
-        n
+    cps = {
+        n: identify(s.atr)
         for n, s in ctx.readers.items()
         if s.card_present and s.atr and identify(s.atr).family is CardFamily.CPS
-    ]
-    for reader in cps:
+    }
+    for reader, card in cps.items():
         slots = [s for s in probe["slots"] if s["description"].startswith(reader)]
         if slots and any(s["token_present"] and not (s["token"] or {}).get("error") for s in slots):
             continue
-        opensc_conf = os.environ.get("OPENSC_CONF")
+        if kind == "opensc" and "opensc" not in card.middleware:
+            fix = _(
+                "OpenSC does not read this card ({card}): install the CPS Cryptolib from ANS, "
+                "the middleware it needs."
+            ).format(card=card.name)
+        elif kind == "opensc":
+            fix = _(
+                "OpenSC reads CPS3 cards through its IAS-ECC driver but not this one: check "
+                "the card with the CPS Cryptolib, and OpenSC's configuration (OPENSC_CONF)."
+            )
+        else:
+            fix = _("Restart the middleware (unplug the reader), then check its version.")
         yield _finding(
             f"pkcs11.sees:{kind}:{reader}",
             "pkcs11",
@@ -578,16 +589,12 @@ def _slots_versus_readers(
                 "PC/SC sees a CPS card in {reader}, but the {kind} module shows no usable "
                 "token there."
             ).format(reader=reader, kind=kind),
-            _(
-                "OpenSC binds the CPS3 ATR to its IAS-ECC driver, which a card it cannot read "
-                "fails with: use the CPS Cryptolib, or an OpenSC configuration (OPENSC_CONF) "
-                "whose card_atr block names a working driver."
-            )
-            if kind == "opensc"
-            else _("Restart the middleware (unplug the reader), then check its version."),
+            fix,
             module=path,
             slots=[s["description"] for s in probe["slots"]],
-            opensc_conf=opensc_conf,
+            card=card.name,
+            middleware=list(card.middleware),
+            opensc_conf=os.environ.get("OPENSC_CONF"),
         )
 
 

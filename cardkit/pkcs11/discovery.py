@@ -5,7 +5,8 @@ Search order (the first that exists wins):
    (passed in by the caller): an explicit choice, used even when it does not exist (so that a
    typo is an error, not a silent fallback);
 2. the CPS Cryptolib from ANS, the production middleware of CPS/CPE cards;
-3. OpenSC's module (drives CPS3 as IAS-ECC "CPx", and cardkit's mock cards' PIV face);
+3. OpenSC's module (reads a CPS3 through its IAS-ECC "CPx" driver, as it does cardkit's mock
+   cards; not a CPS4);
 4. SoftHSM2 (development and tests).
 """
 

@@ -390,18 +390,24 @@ class Token:
     # --- signing ---
 
     def sign(self, pair: KeyPair, data: bytes, algorithm: Algorithm = Algorithm.RS256) -> bytes:
-        """Sign ``data`` (hashed with SHA-256 here or by the token, whichever it supports)."""
+        """Sign ``data`` (hashed with SHA-256 here or by the token, whichever it supports).
+
+        RS256 goes through CKM_RSA_PKCS with a DigestInfo built here whenever the token has
+        it: that is the mechanism every card middleware sends to the card as is (INTERNAL
+        AUTHENTICATE), while a token may list CKM_SHA256_RSA_PKCS and still refuse it for
+        the authentication key (OpenSC's IAS-ECC driver on OpenSSL 3 does, for a CPS3).
+        """
         family = pair.algorithm_family
         if (family == "EC") != (algorithm is Algorithm.ES256):
             raise MechanismNotSupported(f"{algorithm.value} does not fit a {family} key")
         with self._call(f"signing with {algorithm.value}"):
             if algorithm is Algorithm.RS256:
-                if PyKCS11.CKM_SHA256_RSA_PKCS in self.mechanisms:
-                    mech = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS)
-                    return bytes(self.session.sign(pair.private_key, data, mech))
-                digest_info = sha256_digest_info(data)
-                mech = PyKCS11.Mechanism(PyKCS11.CKM_RSA_PKCS)
-                return bytes(self.session.sign(pair.private_key, digest_info, mech))
+                if PyKCS11.CKM_RSA_PKCS in self.mechanisms:
+                    mech = PyKCS11.Mechanism(PyKCS11.CKM_RSA_PKCS)
+                    digest_info = sha256_digest_info(data)
+                    return bytes(self.session.sign(pair.private_key, digest_info, mech))
+                mech = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS)
+                return bytes(self.session.sign(pair.private_key, data, mech))
             if algorithm is Algorithm.PS256:
                 if PyKCS11.CKM_SHA256_RSA_PKCS_PSS in self.mechanisms:
                     mech = PyKCS11.RSA_PSS_Mechanism(

@@ -103,8 +103,9 @@ def build_iso_card(profile: Profile, cls: type[CardT]) -> CardT:
         for spec in profile.get("pins", []):
             pin = _secret(spec, "PIN")
             puk = _secret(spec["puk"], "PUK") if "puk" in spec else None
-            for ref in spec.get("references", [{"ref": spec.get("ref", "01")}]):
-                pins.append(PinReference(int(ref["ref"], 16), pin, puk, pad_to=ref.get("pad_to")))
+            pins.append(PinReference(int(spec.get("ref", "01"), 16), pin, puk))
+            if puk is not None and "ref" in spec["puk"]:
+                pins.append(PinReference(int(spec["puk"]["ref"], 16), puk))
         objects = _objects(profile)
         return cls(
             bytes.fromhex(profile["atr"]),

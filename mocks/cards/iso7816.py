@@ -45,6 +45,14 @@ class Access:
     rule: str = "always"  # "always" | "never" | "pin"
     pin_ref: int | None = None
 
+    def scb(self) -> int:
+        """IAS-ECC security condition byte: 00 always, FF never, 1x user authentication."""
+        if self.rule == "always":
+            return 0x00
+        if self.rule == "never" or self.pin_ref is None:
+            return 0xFF
+        return 0x10 | (self.pin_ref & 0x0F)
+
     @classmethod
     def parse(cls, text: str | None) -> Access:
         if text in (None, "always"):
@@ -80,6 +88,9 @@ class EF:
         if self.sfi is not None:
             items.append((0x88, bytes([self.sfi << 3])))
         items.append((0x8A, b"\x05"))  # LCS: operational, activated
+        # Compact security attributes: delete, terminate, activate, deactivate, -, update
+        # are never allowed on these read-only cards; read follows the file's rule.
+        items.append((0x8C, b"\x7f" + b"\xff" * 6 + bytes([self.read.scb()])))
         return tlv.encode_all(items)
 
 
@@ -92,8 +103,6 @@ class DF:
     parent: DF | None = None
     #: Data objects reachable by GET DATA while this DF is current.
     data_objects: dict[int, tuple[bytes, Access]] = field(default_factory=dict)
-    #: What SELECT returns instead of the FCI (e.g. PIV's application property template).
-    select_response: bytes | None = None
 
     def add(self, node: EF | DF) -> EF | DF:
         node.parent = self
@@ -118,6 +127,7 @@ class DF:
         if self.aid:
             items.append((0x84, self.aid))
         items.append((0x8A, b"\x05"))
+        items.append((0x8C, b"\x7f" + b"\xff" * 7))  # nothing is created or deleted
         return tlv.encode_all(items)
 
 
@@ -161,25 +171,18 @@ def _constant_time_eq(a: bytes, b: bytes) -> bool:
 
 @dataclass(eq=False)
 class PinReference:
-    """How one key reference (VERIFY P2) reaches a PIN: several references may share one
-    PIN and counter (a CPS face and a PIV face), each with its own padding."""
+    """How one reference (VERIFY P2) reaches a secret: the PIN with the PUK that resets it,
+    or the PUK on its own reference (IAS-ECC middleware verifies the PUK there, then sends a
+    RESET RETRY COUNTER that carries only the new PIN)."""
 
     ref: int
     pin: Secret
     puk: Secret | None = None
-    pad_to: int | None = None
-    pad_byte: int = 0xFF
 
-    def strip(self, data: bytes) -> bytes:
-        """The PIN as typed, from the padded block the reference receives."""
-        if self.pad_to is None:
-            return data
-        if len(data) != self.pad_to:
-            raise SwError(SW.WRONG_LENGTH)
-        return data.rstrip(bytes([self.pad_byte]))
-
-    def field_length(self, secret: Secret) -> int:
-        return self.pad_to if self.pad_to is not None else len(secret.value)
+    @staticmethod
+    def strip(data: bytes) -> bytes:
+        """The value as typed: middleware pads a fixed-length PIN with FF bytes."""
+        return data.rstrip(b"\xff")
 
 
 # --- the card --------------------------------------------------------------------------------
@@ -393,8 +396,6 @@ class Iso7816Card:
         kind = c.p2 & 0x0C
         if kind == 0x0C:
             return b"", SW.OK
-        if isinstance(node, DF) and node.select_response is not None and kind == 0x00:
-            return node.select_response, SW.OK
         fcp = node.fcp()
         if kind == 0x04:
             return tlv.encode(0x62, fcp), SW.OK
@@ -516,7 +517,7 @@ class Iso7816Card:
         return self.data_object((c.p1 << 8) | c.p2 if c.p1 else c.p2), SW.OK
 
     def _get_data_odd(self, c: CommandAPDU) -> tuple[bytes, int]:
-        """GET DATA with a tag list (5C), e.g. PIV's ``00 CB 3F FF 5C 03 5F C1 02``."""
+        """GET DATA with a tag list (ISO 7816-4: ``00 CB 3F FF 5C <tag>``)."""
         if (c.p1, c.p2) != (0x3F, 0xFF):
             raise SwError(SW.INCORRECT_P1P2)
         try:
@@ -525,7 +526,6 @@ class Iso7816Card:
             raise SwError(SW.WRONG_DATA) from None
         if request.tag != 0x5C or not 1 <= len(request.value) <= 3:
             raise SwError(SW.WRONG_DATA)
-        # As PIV cards do (SP 800-73-4), an absent object answers "file not found".
         return self.data_object(int.from_bytes(request.value, "big"), SW.FILE_NOT_FOUND), SW.OK
 
     # -- handlers: PINs --
@@ -570,7 +570,7 @@ class Iso7816Card:
             return b"", SW.OK
         if c.p1 != 0x00:
             raise SwError(SW.INCORRECT_P1P2)
-        split = reference.field_length(pin)
+        split = len(pin.value)
         if len(c.data) <= split:
             raise SwError(SW.WRONG_LENGTH)
         old, new = c.data[:split], c.data[split:]
@@ -583,23 +583,34 @@ class Iso7816Card:
         return b"", SW.OK
 
     def _reset_retry_counter(self, c: CommandAPDU) -> tuple[bytes, int]:
+        """P1 00: PUK then new PIN; 01: PUK only; 02: new PIN only and 03: nothing, both
+        after the PUK was verified on its own reference (how IAS-ECC middleware does it)."""
         reference = self._pin(c.p2)
         puk = reference.puk
         if puk is None:
             raise SwError(SW.CONDITIONS_NOT_SATISFIED)
-        if c.p1 not in (0x00, 0x01):
+        if c.p1 not in (0x00, 0x01, 0x02, 0x03):
             raise SwError(SW.INCORRECT_P1P2)
-        split = reference.field_length(puk)
-        given = c.data[:split] if c.p1 == 0x00 else c.data
-        if not given or (c.p1 == 0x00 and len(c.data) <= split):
+        carries_puk = c.p1 in (0x00, 0x01)
+        carries_pin = c.p1 in (0x00, 0x02)
+        split = len(puk.value) if carries_puk else 0
+        if (carries_puk and len(c.data) < split) or (carries_pin and len(c.data) <= split):
             raise SwError(SW.WRONG_LENGTH)
-        puk_value = reference.strip(given)
+        if not carries_pin and len(c.data) != split:
+            raise SwError(SW.WRONG_LENGTH)
         # The new PIN is checked before the PUK so that a typo in it costs no PUK try.
-        new = self._new_value(reference, reference.pin, c.data[split:]) if c.p1 == 0 else None
-        if not puk.check(puk_value):
-            log.info("%s: wrong PUK for %02X, %d tries left", self.name, c.p2, puk.tries_left)
-            return b"", puk.status_sw()
         pin = reference.pin
+        new = self._new_value(reference, pin, c.data[split:]) if carries_pin else None
+        if carries_puk:
+            if not puk.check(reference.strip(c.data[:split])):
+                log.info("%s: wrong PUK for %02X, %d tries left", self.name, c.p2, puk.tries_left)
+                return b"", puk.status_sw()
+        else:
+            puk_refs = [r for r, other in self.pins.items() if other.pin is puk]
+            if not any(r in self.verified for r in puk_refs):
+                raise SwError(SW.SECURITY_STATUS_NOT_SATISFIED)
+            for r in puk_refs:
+                self.verified.discard(r)
         pin.tries_left = pin.max_tries
         if new is not None:
             pin.value = new

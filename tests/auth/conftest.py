@@ -50,16 +50,6 @@ def validator(revocation: RevocationPolicy = RevocationPolicy.OFF, **kwargs: obj
     return Validator(config)
 
 
-@pytest.fixture(scope="session")
-def revocation_server() -> Iterator[RevocationServer]:
-    try:
-        server = RevocationServer().start()
-    except OSError as exc:
-        pytest.fail(f"the TEST PKI's CRL/OCSP ports are taken: {exc}")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def responders(revocation_server: RevocationServer) -> Iterator[RevocationServer]:
     """Both responders on, counters at zero; restored after the test."""

@@ -98,19 +98,16 @@ def serve_card(pcsc: Pcsc) -> Iterator[ServeCard]:
         wait_for_card(pcsc.backend, reader, present=False)
 
 
-OPENSC_CONF = Path(__file__).resolve().parents[2] / "mocks" / "opensc.conf"
-
-
 @pytest.fixture(scope="session")
 def opensc(pcsc: Pcsc) -> Module:
-    """OpenSC's PKCS#11 module, configured to read the mock cards' PIV face."""
+    """OpenSC's PKCS#11 module as a distribution installs it: its default configuration,
+    which binds the mock CPS/CPE (CPS3 ATR) to the IAS-ECC "CPx" driver."""
     candidate = next(
         (c for c in search_list() if c.kind == "opensc" and Path(c.path).is_file()), None
     )
     if candidate is None:
         missing_component("OpenSC's opensc-pkcs11.so is not installed (run scripts/setup.sh)")
-    # Read by OpenSC when the module initialises, which happens once per process.
-    os.environ["OPENSC_CONF"] = str(OPENSC_CONF)
+    assert "OPENSC_CONF" not in os.environ, "the tests run OpenSC with its default configuration"
     return Module.load(Path(candidate.path))
 
 
@@ -153,7 +150,6 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
                 prompt=provider,
                 pin=pin,
                 fifo=fifo,
-                env={"OPENSC_CONF": str(OPENSC_CONF)},
                 config=config,
             )
         except HarnessError as exc:

@@ -1,5 +1,6 @@
-"""CPS/CPE mock cards through real pcscd: the card's own face (cardkit.cps over pyscard) and
-the PIV face through OpenSC's PKCS#11 module, with one key and one PIN counter behind both."""
+"""CPS/CPE mock cards through real pcscd: cardkit's own path to the card (cardkit.cps over
+pyscard) and OpenSC's PKCS#11 module (its IAS-ECC "CPx" driver), with one key and one PIN
+counter behind both."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from cardkit.access import pkcs11_slot
 from cardkit.apdu import CommandAPDU, SecurityStatusNotSatisfied
 from cardkit.cps import CardType, CpsCard, KeyUsage
 from cardkit.errors import PinBlocked, WrongPin
-from cardkit.pkcs11 import Algorithm, Module
+from cardkit.pkcs11 import Algorithm, MechanismNotSupported, Module
 from cardkit.transport import CardRemoved
 from cardkit.transport.pcsc import PcscConnection
 from mocks.cards import build_card
@@ -27,8 +28,7 @@ from mocks.cards.cps import CpsMockCard
 from mocks.harness import CardProcess
 from mocks.pki import card_credentials
 from mocks.profiles import list_profiles, load_profile
-from tests.conftest import require_tool
-from tests.pcsc.conftest import OPENSC_CONF, Pcsc, ServeCard
+from tests.pcsc.conftest import Pcsc, ServeCard
 
 StartCard = Callable[[str], CardProcess]
 
@@ -123,14 +123,13 @@ def test_removed_mid_signature(pcsc: Pcsc, serve_card: ServeCard) -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], CardRemoved)
 
 
-# --- the PIV face through OpenSC's PKCS#11 module ------------------------------------------
+# --- OpenSC's PKCS#11 module ---------------------------------------------------------------
 # PyKCS11 keeps the GIL inside the module: these cards are served by another process.
 
 
 @pytest.mark.parametrize("profile", ["cps-doctor", "cpe-transport"])
-@pytest.mark.parametrize("algorithm", [Algorithm.RS256, Algorithm.PS256])
 def test_pkcs11_signs_through_opensc(
-    pcsc: Pcsc, card_process: StartCard, opensc: Module, profile: str, algorithm: Algorithm
+    pcsc: Pcsc, card_process: StartCard, opensc: Module, profile: str
 ) -> None:
     reader = card_process(profile).reader
     _, auth_cert = card_credentials(profile, "auth")
@@ -138,9 +137,12 @@ def test_pkcs11_signs_through_opensc(
     with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
         token.login(pin)
         pair = token.find_authentication_key(expected=auth_cert)
-        assert pair.certificate == auth_cert
+        assert pair.certificate == auth_cert and pair.label == "Certificat d'Authentification CPS"
         data = b"https://portal.example" + b"nonce"
-        verify(auth_cert.public_key(), token.sign(pair, data, algorithm), data, algorithm)
+        verify(auth_cert.public_key(), token.sign(pair, data), data, Algorithm.RS256)
+        # A CPS3 signs PKCS#1 v1.5 only: no PSS mechanism, a clear refusal.
+        with pytest.raises(MechanismNotSupported):
+            token.sign(pair, data, Algorithm.PS256)
 
 
 def test_wrong_pin_through_pkcs11_costs_one_try(
@@ -161,7 +163,7 @@ def test_wrong_pin_through_pkcs11_costs_one_try(
     assert json.loads(shown.stdout)["tries_left"] == 2  # and as `cardkit pin status` shows
 
 
-def test_blocked_is_blocked_on_both_faces(
+def test_blocked_is_blocked_on_both_paths(
     pcsc: Pcsc, card_process: StartCard, opensc: Module
 ) -> None:
     reader = card_process("cps-doctor").reader
@@ -186,69 +188,6 @@ def test_blocked_is_blocked_on_both_faces(
 
 
 @pytest.mark.tools
-def test_pkcs11_tool_and_openssl(
-    pcsc: Pcsc, card_process: StartCard, opensc: Module, tmp_path: Path
-) -> None:
-    tool = require_tool("pkcs11-tool")
-    openssl = require_tool("openssl")
-    reader = card_process("cps-doctor").reader
-    env = {"OPENSC_CONF": str(OPENSC_CONF), "PATH": "/usr/bin:/bin"}
-    base = [tool, "--module", str(opensc.path), "--slot-description", reader]
-    listing = subprocess.run(
-        [*base, "-O"], capture_output=True, text=True, env=env, check=True, timeout=60
-    ).stdout
-    assert "Certificate for PIV Authentication" in listing
-    assert "CN=899700075122" in listing
-    message = tmp_path / "msg"
-    message.write_bytes(b"signed by a mock CPS through OpenSC")
-    signature = tmp_path / "sig"
-    subprocess.run(
-        [
-            *base,
-            "--login",
-            "--pin",
-            "1234",
-            "--sign",
-            "-m",
-            "SHA256-RSA-PKCS",
-            "--id",
-            "01",
-            "-i",
-            str(message),
-            "-o",
-            str(signature),
-        ],
-        capture_output=True,
-        env=env,
-        check=True,
-        timeout=60,
-    )
-    _, cert = card_credentials("cps-doctor", "auth")
-    public = tmp_path / "pub.pem"
-    public.write_bytes(
-        cert.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    verified = subprocess.run(
-        [
-            openssl,
-            "dgst",
-            "-sha256",
-            "-verify",
-            str(public),
-            "-signature",
-            str(signature),
-            str(message),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert verified.returncode == 0 and "Verified OK" in verified.stdout
-
-
-@pytest.mark.tools
 def test_cardkit_sign_command(
     pcsc: Pcsc, card_process: StartCard, opensc: Module, tmp_path: Path
 ) -> None:
@@ -256,7 +195,7 @@ def test_cardkit_sign_command(
     message = tmp_path / "msg"
     message.write_bytes(b"hello")
     out = tmp_path / "sig"
-    env = {"OPENSC_CONF": str(OPENSC_CONF), "PATH": "/usr/bin:/bin"}
+    env = {"PATH": "/usr/bin:/bin"}
     command = [
         sys.executable,
         "-m",

@@ -10,14 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from mocks.harness import AgentProcess, CardProcess
-from tests.pcsc.conftest import OPENSC_CONF
 
 
 def doctor(running: AgentProcess, *args: str) -> tuple[int, dict[str, Any], float]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "cardkit", "doctor", "--json", *args],
-        env={**running.env, "OPENSC_CONF": str(OPENSC_CONF), "HOME": str(running.home)},
+        env={**running.env, "HOME": str(running.home)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -63,3 +62,24 @@ def test_origin_not_allowed(
     assert found["browser.preflight"]["status"] == "error"
     assert found["browser.preflight"]["evidence"]["http_status"] == 403
     assert found["agent.autostart"]["status"] == "warning"  # running, but not installed
+
+
+def test_a_cps4_is_sent_to_the_cryptolib(card_process: Callable[[str], CardProcess]) -> None:
+    """OpenSC does not know the CPS4's ATR: cardkit reads the card on its own path and the
+    doctor says which middleware a real one needs, in French."""
+    reader = card_process("cps4-pharmacist").reader
+    done = subprocess.run(
+        [sys.executable, "-m", "cardkit", "doctor", "--json", "--lang", "fr"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    found = {f["check"]: f for f in json.loads(done.stdout)["findings"]}
+    card = found[f"cards.card:{reader}"]
+    assert card["status"] == "ok" and "ROUSSEAU" in card["evidence"]["holder"]
+    sees = found[f"pkcs11.sees:opensc:{reader}"]
+    assert sees["status"] == "warning"
+    assert sees["evidence"]["card"] == "CPS4 (contact)"
+    assert sees["evidence"]["middleware"] == ["cryptolib"]
+    assert "installez la Cryptolib CPS" in sees["remedy"]

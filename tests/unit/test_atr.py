@@ -101,6 +101,20 @@ class TestIdentify:
         identity = identify(atr(text), smartcard_list=False)
         assert (identity.family, identity.name, identity.source) == (family, name, "cardkit")
 
+    @pytest.mark.parametrize(
+        ("text", "middleware"),
+        [
+            (CPS3, ("cryptolib", "opensc")),  # OpenSC's IAS-ECC "CPx" ATR
+            (CPS4, ("cryptolib",)),  # outside OpenSC's CPx mask
+            ("3B DC 18 FF 00 00 12 25 00 64 80 00 04 01 00 90 00", ("cryptolib",)),
+            (VITALE2, ()),
+        ],
+    )
+    def test_which_middleware_reads_the_card(self, text: str, middleware: tuple[str, ...]) -> None:
+        identity = identify(atr(text), smartcard_list=False)
+        assert identity.middleware == middleware
+        assert identity.to_dict()["middleware"] == list(middleware)
+
     def test_contactless_cps_cannot_sign(self) -> None:
         assert identify(atr(CPS3_CONTACTLESS), smartcard_list=False).signing is False
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from cardkit import tlv
 from cardkit.apdu import CommandAPDU, SecurityStatusNotSatisfied
 from cardkit.cli import State, cli
 from cardkit.cps import CardType, CpsCard, IdentifierType, KeyUsage, NotACpsCard
@@ -50,6 +51,7 @@ def test_all_profiles_present() -> None:
         "cps-expired",
         "cps-revoked",
         "cps-pin-blocked",
+        "cps4-pharmacist",
     }
 
 
@@ -188,15 +190,120 @@ def test_not_a_cps() -> None:
         CpsCard(backend.connect("r"))
 
 
-def test_piv_face_shares_key_and_pin() -> None:
+def apdu(mock: CpsMockCard, hex_command: str, data: bytes = b"") -> tuple[bytes, int]:
+    """Send ``hex_command`` (+ data, with Lc) to the mock; (response data, SW)."""
+    command = bytes.fromhex(hex_command)
+    if data:
+        command += bytes([len(data)]) + data
+    answer = mock.execute(command)
+    return answer[:-2], int.from_bytes(answer[-2:], "big")
+
+
+def sdo(mock: CpsMockCard, sdo_class: int, ref: int, tag: bytes) -> tuple[bytes, int]:
+    """IAS-ECC GET DATA of one data object of an SDO, as OpenSC's CPx driver asks it."""
+    header = bytes([0xBF, sdo_class | 0x80, ref, len(tag) + 1]) + tag + b"\x80"
+    request = bytes([0x4D, len(header) + 2, 0x70, len(header)]) + header
+    return apdu(mock, "00CB3FFF", request)
+
+
+def test_ef_atr_as_opensc_parses_it() -> None:
     _, mock, _ = open_card("cps-doctor")
-    assert mock.execute(bytes.fromhex("00A4040009A00000030800001000"))[-2:] == b"\x90\x00"
-    assert mock.execute(bytes.fromhex("00200080")) == b"\x63\xc3"
-    assert mock.execute(bytes.fromhex("0020000104") + b"0000") == b"\x63\xc2"
-    assert mock.execute(bytes.fromhex("00200080")) == b"\x63\xc2"  # one counter, two faces
-    padded = b"1234" + b"\xff" * 4
-    assert mock.execute(bytes.fromhex("0020008008") + padded) == b"\x90\x00"
-    assert mock.execute(bytes.fromhex("00200001")) == b"\x90\x00"
+    fcp, sw = apdu(mock, "00A40904", bytes.fromhex("3F002F01"))
+    assert sw == 0x9000 and fcp[0] == 0x62 and b"\x8c\x08\x7f" in fcp  # access rules
+    data, sw = apdu(mock, "00B0000000")
+    assert sw == 0x9000 and data[0] == 0x80  # the category byte OpenSC skips for CPx
+    items = {item.tag: item.value for item in tlv.parse(data[1:])}
+    assert len(items[0x46]) >= 4 and len(items[0xE0]) >= 16
+    sizes = items[0xE0]
+    assert (int.from_bytes(sizes[2:4], "big"), int.from_bytes(sizes[10:12], "big")) == (255, 256)
+    assert apdu(mock, "00A40404", items[0x4F])[1] == 0x9000  # the MF's AID
+    serial, sw = apdu(mock, "00B09C00C0")  # EF.SN.ICC by SFI, Le beyond its end
+    assert sw == 0x6282 and serial.startswith(bytes.fromhex("5A0A8025000001"))
+
+
+def test_pin_and_puk_policies_as_sdos() -> None:
+    _, mock, _ = open_card("cps-doctor")
+    assert apdu(mock, "00A40204", b"\x3f\x00")[1] == 0x9000  # the MF by file id, as CPx asks
+    data, sw = sdo(mock, 0x01, 0x01, b"\x7f\x41")
+    assert sw == 0x9000
+    assert data == bytes.fromhex("700DBF8101097F4106800104810104")  # max 4, min 4: padded
+    data, sw = sdo(mock, 0x01, 0x01, b"\xa0")
+    assert sw == 0x9000 and bytes.fromhex("9A01039B0103") in data  # 3 tries of 3
+    assert bytes.fromhex("8C067300001200FF00")[:3] in data
+    apdu(mock, "00200001", b"0000")
+    assert bytes.fromhex("9A01039B0102") in sdo(mock, 0x01, 0x01, b"\xa0")[0]
+    assert bytes.fromhex("9A01039B0103") in sdo(mock, 0x01, 0x02, b"\xa0")[0]  # the PUK
+    assert sdo(mock, 0x01, 0x05, b"\xa0")[1] == 0x6A88
+
+
+def test_key_sdos_live_in_df_0001() -> None:
+    _, mock, _ = open_card("cpe-transport")
+    assert sdo(mock, 0x10, 0x02, b"\xa0")[1] == 0x6A88  # not from the MF
+    assert apdu(mock, "00A40904", bytes.fromhex("3F000001"))[1] == 0x9000
+    assert sdo(mock, 0x10, 0x02, b"\x7f\x48")[1] == 0x6A80  # no readable part
+    auth, sw = sdo(mock, 0x10, 0x02, b"\xa0")
+    assert sw == 0x9000 and bytes.fromhex("80020100") in auth  # 2048 bits
+    assert bytes.fromhex("8C077BFF11") in auth  # no PSO signature; internal auth. after PIN
+    sign, _ = sdo(mock, 0x10, 0x01, b"\xa0")
+    assert bytes.fromhex("8C077B11FF") in sign  # PSO signature after PIN; no internal auth.
+
+
+def test_signing_as_opensc_does_it() -> None:
+    """MSE SET AT with the local bit and the algorithm reference, INTERNAL AUTHENTICATE."""
+    _, mock, _ = open_card("cps-doctor")
+    digest_info = (
+        bytes.fromhex("3031300d060960864801650304020105000420")
+        + hashlib.sha256(b"challenge").digest()
+    )
+    assert apdu(mock, "002241A4", bytes.fromhex("840182800102"))[1] == 0x9000
+    assert apdu(mock, "00880000", digest_info)[1] == 0x6982  # PIN first
+    assert apdu(mock, "00200001", b"1234")[1] == 0x9000
+    signature, sw = apdu(mock, "00880000", digest_info)
+    assert sw == 0x9000
+    verify(card_credentials("cps-doctor", "auth")[1].public_key(), signature, b"challenge")
+    assert apdu(mock, "002241A4", bytes.fromhex("840182800142"))[1] == 0x6A80  # not for AT
+    assert apdu(mock, "002241B6", bytes.fromhex("840182800142"))[1] == 0x6985  # wrong key
+
+
+def test_pso_hash_of_a_short_message() -> None:
+    """IAS-ECC's PSO HASH may carry the message's last block for the card to hash."""
+    _, mock, _ = open_card("cps-doctor")
+    apdu(mock, "00200001", b"1234")
+    assert apdu(mock, "002241AA", bytes.fromhex("800140"))[1] == 0x9000
+    assert apdu(mock, "002241B6", bytes.fromhex("840181800142"))[1] == 0x9000
+    assert apdu(mock, "002A90A0", bytes.fromhex("90008009") + b"challenge")[1] == 0x9000
+    signature, sw = apdu(mock, "002A9E9A00")
+    assert sw == 0x9000
+    verify(card_credentials("cps-doctor", "sign")[1].public_key(), signature, b"challenge")
+    assert apdu(mock, "002A90A0", bytes.fromhex("9028") + bytes(40) + b"\x80\x00")[1] == 0x6A80
+
+
+def test_decipher_with_the_authentication_key() -> None:
+    _, mock, _ = open_card("cps-doctor")
+    public = card_credentials("cps-doctor", "auth")[1].public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    cryptogram = public.encrypt(b"session key", padding.PKCS1v15())
+    apdu(mock, "00200001", b"1234")
+    assert apdu(mock, "002241B8", bytes.fromhex("84018280010A"))[1] == 0x9000
+    whole = b"\x81" + cryptogram  # 257 bytes: two chained commands
+    assert mock.execute(bytes.fromhex("102A808680") + whole[:128]) == b"\x90\x00"
+    rest = whole[128:]
+    assert mock.execute(bytes.fromhex("002A8086") + bytes([len(rest)]) + rest + b"\x00") == (
+        b"session key\x90\x00"
+    )
+
+
+def test_puk_verified_on_its_own_reference_then_new_pin() -> None:
+    """How IAS-ECC middleware unblocks: VERIFY the PUK (02), RESET RETRY COUNTER P1=02."""
+    card, mock, _ = open_card("cps-pin-blocked")
+    assert apdu(mock, "002C0201", b"5678")[1] == 0x6982  # PUK not verified yet
+    assert apdu(mock, "00200002", b"00000000")[1] == 0x63C2
+    assert apdu(mock, "00200002", b"12345678")[1] == 0x9000
+    assert apdu(mock, "002C0201", b"56")[1] == 0x6A80  # too short: nothing spent
+    assert apdu(mock, "002C0201", b"5678")[1] == 0x9000
+    assert apdu(mock, "002C0201", b"5678")[1] == 0x6982  # the PUK status is consumed
+    assert card.pin_status().tries_left == 3
+    card.verify_pin("5678")
 
 
 def test_no_pin_or_puk_in_logs(caplog: pytest.LogCaptureFixture) -> None:
@@ -239,6 +346,17 @@ def test_cli_info_shows_holder() -> None:
     )
     code, out = run(backend, "info")
     assert "CPE transporteur" in out and "AMBULANCES DU TEST" in out
+
+
+def test_cli_info_names_the_middleware_a_cps4_needs() -> None:
+    _, _, backend = open_card("cps4-pharmacist")
+    code, out = run(backend, "info", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["card"]["name"] == "CPS4 (contact)"
+    assert data["card"]["middleware"] == ["cryptolib"]
+    assert data["cps"]["identity"]["surname"] == "ROUSSEAU"
+    code, out = run(backend, "info")
+    assert "CPS Cryptolib (ANS)" in out and "OpenSC" not in out
 
 
 def test_cli_pin_commands() -> None:
