@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -75,7 +74,6 @@ def run(n: int, auth_n: int) -> dict[str, object]:
 
         # The agent, as a user runs it.
         module = next(str(c.path) for c in search_list() if c.kind == "opensc")
-        os.environ["OPENSC_CONF"] = str(ROOT / "mocks" / "opensc.conf")
         try:
             running = start_agent(tmp / "agent", module, log_level="warning", quiet=True)
         except HarnessError as exc:
