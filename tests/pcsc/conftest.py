@@ -7,7 +7,10 @@ object itself: change its data, count its APDUs, pull it out mid-command.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +70,20 @@ def pcsc() -> Iterator[Pcsc]:
 
 
 ServeCard = Callable[..., VpcdCard]
+
+
+def shown_pin_status(reader: str) -> tuple[int | None, bool]:
+    """The card's own count as ``cardkit pin status`` shows it, from another process: (tries
+    left, blocked), tries left None while the PIN is still verified."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "cardkit", "pin", "status", "--reader", reader, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    status = json.loads(shown.stdout)
+    return status["tries_left"], status["blocked"]
 
 
 def _free_slot(pcsc: Pcsc, taken: set[int]) -> int:

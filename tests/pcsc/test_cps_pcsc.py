@@ -5,7 +5,6 @@ counter behind both."""
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from mocks.cards.cps import CpsMockCard
 from mocks.harness import CardProcess
 from mocks.pki import card_credentials
 from mocks.profiles import list_profiles, load_profile
-from tests.pcsc.conftest import Pcsc, ServeCard
+from tests.pcsc.conftest import Pcsc, ServeCard, shown_pin_status
 
 StartCard = Callable[[str], CardProcess]
 
@@ -153,14 +152,7 @@ def test_wrong_pin_through_pkcs11_costs_one_try(
     with opensc.open(pkcs11_slot(opensc, reader).slot) as token, pytest.raises(WrongPin):
         token.login("0000")
     assert status(reader) == (2, False)  # exactly one, as the card counts it
-    shown = subprocess.run(
-        [sys.executable, "-m", "cardkit", "pin", "status", "--reader", reader, "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert json.loads(shown.stdout)["tries_left"] == 2  # and as `cardkit pin status` shows
+    assert shown_pin_status(reader) == (2, False)  # and as `cardkit pin status` shows
 
 
 def test_blocked_is_blocked_on_both_paths(

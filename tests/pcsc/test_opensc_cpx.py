@@ -8,9 +8,7 @@ show and do against the card's own counters (``cardkit pin status``) and ``opens
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from mocks.profiles import list_profiles, load_profile
 from mocks.revocation import RevocationServer
 from tests.auth.conftest import validator
 from tests.conftest import require_tool
-from tests.pcsc.conftest import Pcsc, ServeCard
+from tests.pcsc.conftest import Pcsc, ServeCard, shown_pin_status
 
 pytestmark = pytest.mark.tools
 
@@ -78,21 +76,6 @@ class Tools:
 @pytest.fixture
 def tools(pcsc: Pcsc, opensc: Module) -> Callable[[int], Tools]:
     return lambda slot: Tools(opensc.path, pcsc.reader_for(slot))
-
-
-def tries(reader: str) -> tuple[int | None, bool]:
-    """The card's own count, as ``cardkit pin status`` shows it (another process): (tries
-    left, blocked); tries left is None while the PIN is verified (pkcs11-tool leaves the
-    card as it is when it exits, as OpenSC's default ``disconnect_action`` says)."""
-    shown = subprocess.run(
-        [sys.executable, "-m", "cardkit", "pin", "status", "--reader", reader, "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    status = json.loads(shown.stdout)
-    return status["tries_left"], status["blocked"]
 
 
 #: After a successful login: the counter is full, or the PIN is still verified (pkcs11-tool
@@ -152,7 +135,7 @@ def test_every_card_is_a_token(
     if profile == "cps-pin-blocked":
         locked = tool.p11("--login", "--pin", pin_of(profile), "-O")
         assert "CKR_PIN_LOCKED" in locked.stderr
-        assert tries(tool.reader) == (0, True)
+        assert shown_pin_status(tool.reader) == (0, True)
         return
 
     private = tool.p11("--login", "--pin", pin_of(profile), "-O")
@@ -183,7 +166,7 @@ def test_every_card_is_a_token(
         "-signature", str(signature), str(message),
     )  # fmt: skip
     assert verified.returncode == 0 and "Verified OK" in verified.stdout
-    assert tries(tool.reader) in LOGGED_IN
+    assert shown_pin_status(tool.reader) in LOGGED_IN
 
 
 def test_opensc_does_not_claim_a_cps4(serve_card: ServeCard, tools: Callable[[int], Tools]) -> None:
@@ -200,18 +183,18 @@ def test_wrong_pin_through_opensc_costs_one_try(
     serve_card: ServeCard, tools: Callable[[int], Tools]
 ) -> None:
     tool = tools(serve_card("cps-nurse").slot)
-    assert tries(tool.reader) == (3, False)
+    assert shown_pin_status(tool.reader) == (3, False)
     wrong = tool.p11("--login", "--pin", "0000", "-O")
     assert "CKR_PIN_INCORRECT" in wrong.stderr
-    assert tries(tool.reader) == (2, False)  # exactly one, as the card counts it
+    assert shown_pin_status(tool.reader) == (2, False)  # exactly one, as the card counts it
     short = tool.p11("--login", "--pin", "12", "-O")  # refused by OpenSC: no try spent
     assert short.returncode != 0
-    assert tries(tool.reader) == (2, False)
+    assert shown_pin_status(tool.reader) == (2, False)
     right = tool.p11("--login", "--pin", pin_of("cps-nurse"), "-O")
     assert right.returncode == 0, right.stderr
-    assert tries(tool.reader) in LOGGED_IN
+    assert shown_pin_status(tool.reader) in LOGGED_IN
     assert tool.p11("--login", "--pin", "0000", "-O").returncode != 0
-    assert tries(tool.reader) == (2, False)
+    assert shown_pin_status(tool.reader) == (2, False)
 
 
 def test_block_then_unblock_with_the_puk_through_opensc(
@@ -222,7 +205,7 @@ def test_block_then_unblock_with_the_puk_through_opensc(
     outcomes = [tool.p11("--login", "--pin", "0000", "-O").stderr for _ in range(3)]
     assert ["CKR_PIN_INCORRECT" in o for o in outcomes] == [True, True, False]
     assert "CKR_PIN_LOCKED" in outcomes[2]
-    assert tries(tool.reader) == (0, True)
+    assert shown_pin_status(tool.reader) == (0, True)
     locked = tool.p11("--login", "--pin", pin_of("cpe-staff"), "-O")
     assert "CKR_PIN_LOCKED" in locked.stderr  # the right PIN too, and no try is counted
 
@@ -230,10 +213,10 @@ def test_block_then_unblock_with_the_puk_through_opensc(
     assert "tries left: 2" in wrong.stdout + wrong.stderr
     assert isinstance(vcard.card, CpsMockCard)
     puk = vcard.card.pins[0x02].pin
-    assert puk.tries_left == 2 and tries(tool.reader) == (0, True)
+    assert puk.tries_left == 2 and shown_pin_status(tool.reader) == (0, True)
     done = tool.p15("--unblock-pin", "--puk", "11111111", "--new-pin", "1357")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert puk.tries_left == 3 and tries(tool.reader) == (3, False)
+    assert puk.tries_left == 3 and shown_pin_status(tool.reader) == (3, False)
     assert tool.p11("--login", "--pin", "1357", "-O").returncode == 0
     with PcscConnection(tool.reader) as conn:  # and cardkit's own path sees the new PIN
         CpsCard(conn).verify_pin("1357")
