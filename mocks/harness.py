@@ -22,6 +22,18 @@ from cardkit.transport import ReaderBackend
 
 VPCD_PREFIX = "Virtual PCD"
 DEFAULT_ORIGIN = "https://portal.example"
+#: Headless Chromium as the browser tests and the portal benchmark run it (the distribution's
+#: build: nothing is downloaded at run time).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 class HarnessError(RuntimeError):

@@ -12,19 +12,9 @@ from typing import Any
 
 import pytest
 
+from mocks.harness import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import missing_component
 from tests.pcsc.conftest import agent, card_process, opensc, pcsc  # noqa: F401 - fixtures
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,7 +34,9 @@ def browser() -> Iterator[Any]:
     except ImportError:
         missing_component("playwright is not installed in the virtualenv")
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
+        )
         yield chromium
         chromium.close()
 

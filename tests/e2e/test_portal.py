@@ -133,32 +133,6 @@ def test_stopped_agent_is_said_plainly(
     assert "Le logiciel de lecture des cartes ne répond pas" in text
 
 
-def test_browser_login_time(
-    browser: Any,
-    portal: Callable[..., tuple[Site, AgentProcess]],
-    card_process: Callable[[str], CardProcess],
-) -> None:
-    """20 CPS logins as a person does them (click to logged-in page); the median is printed
-    for the record (the README and the closing notes), never asserted."""
-    import statistics
-
-    card_process("cps-doctor")
-    site, _agent = portal()
-    page = browser.new_page()
-    samples = []
-    for _ in range(21):
-        page.goto(site.origin + "/identification")
-        started = time.perf_counter()
-        page.click("#cps-login")
-        page.wait_for_url(site.origin + "/accueil", timeout=30000)
-        samples.append(time.perf_counter() - started)
-        page.click("text=Se déconnecter")
-        page.wait_for_url(site.origin + "/identification")
-    median = statistics.median(samples[1:]) * 1000  # the first one loads the worker's module
-    print(f"browser CPS login, click to logged-in page: median {median:.0f} ms over 20")
-    assert len(samples) == 21
-
-
 def test_card_pulled_during_login(
     browser: Any,
     portal: Callable[..., tuple[Site, AgentProcess]],

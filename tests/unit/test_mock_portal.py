@@ -156,6 +156,54 @@ def test_csrf_and_hostile_forms(app: Any) -> None:
     assert responses[1].status_code == 413
 
 
+def test_the_cps_calls_refuse_hostile_bodies(app: Any) -> None:
+    """The CPS login's two calls are bare ASGI endpoints: the same refusals as the forms."""
+    key, cert = pki.card_credentials("cps-doctor", "auth")
+    before = _stored(app)
+
+    async def flow() -> list[httpx.Response]:
+        b = Browser(app)
+        await b.get("/identification")
+        headers = {"X-CSRF-Token": b.csrf, "Content-Type": "application/json"}
+
+        async def chunks() -> Any:
+            for _ in range(200):
+                yield b"x" * 1024
+
+        return [
+            await b.client.post("/cps/challenge"),  # no CSRF header
+            await b.client.post("/cps/connexion", content=chunks(), headers=headers),
+            await b.client.post(
+                "/cps/connexion", content=b"{}", headers={**headers, "Content-Length": "99999999"}
+            ),
+            await b.client.post("/cps/connexion", content=b"\xff{not json", headers=headers),
+            await b.client.post("/cps/connexion", json={"token": 5, "nonce": "x"}, headers=headers),
+            await b.client.get("/cps/connexion", headers=headers),
+        ]
+
+    answers = run(flow())
+    assert [a.status_code for a in answers] == [403, 413, 413, 400, 400, 405]
+    for answer in answers[:3] + answers[5:]:
+        assert 'lang="fr"' in answer.text and "Traceback" not in answer.text
+    assert answers[3].json() == {"code": "bad_request", "message": "Requête invalide."}
+    assert _stored(app) == before
+
+    async def as_the_page_posts_it() -> httpx.Response:
+        b = Browser(app)
+        await b.get("/identification")
+        headers = {"X-CSRF-Token": b.csrf}
+        nonce = (await b.client.post("/cps/challenge", headers=headers)).json()["nonce"]
+        token = create_token(rsa_signer(key), cert, ORIGIN, nonce).to_json()  # a string
+        return await b.client.post(
+            "/cps/connexion", json={"token": token, "nonce": nonce}, headers=headers
+        )
+
+    logged = run(as_the_page_posts_it())
+    assert logged.json() == {"redirect": "/accueil"}
+    assert "portail_session=" in logged.headers["set-cookie"]
+    assert "HttpOnly" in logged.headers["set-cookie"]
+
+
 def test_shared_email_must_use_the_am_number(app: Any) -> None:
     portal = app.state.portal
     portal.data.create(

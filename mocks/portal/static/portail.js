@@ -73,7 +73,8 @@ if (loginButton) {
       const { nonce } = await post("/cps/challenge");
       const reader = body.dataset.followCard ? await cardReader() : null;
       const token = await bridge.authenticate(nonce);
-      const next = await post("/cps/connexion", { token, nonce, reader });
+      // As a string: the server hands it to the validator as is, with no second encoding.
+      const next = await post("/cps/connexion", { token: JSON.stringify(token), nonce, reader });
       window.location.assign(next.redirect);
     } catch (error) {
       show("cps-error", explain(error));
