@@ -136,33 +136,28 @@ async def _portal_logins(n: int, folder: Path) -> tuple[list[int], list[int], li
 
 def _browser_logins(n: int, folder: Path) -> list[int]:
     """``n`` CPS logins in Chromium (after one that loads the page's modules), in ns."""
-    import threading
-
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from cardkit.pkcs11 import search_list
     from cardkit.transport.pcsc import PcscBackend
-    from mocks.harness import CHROMIUM, CHROMIUM_ARGS, free_port, start_agent, start_card_process
+    from mocks.harness import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        free_port,
+        portal_origin,
+        start_agent,
+        start_card_process,
+        start_portal,
+    )
 
     backend = PcscBackend()
     card = start_card_process(backend, "cps-doctor", folder / "card")
     try:
         port = free_port()
-        origin = f"http://localhost:{port}"
+        origin = portal_origin(port)
         module = next(str(c.path) for c in search_list() if c.kind == "opensc")
         agent = start_agent(folder / "agent", module, origins=(origin,), quiet=True)
-        app = create_portal(
-            PortalConfig(origin=origin, bridge_port=agent.port, store=str(folder / "site.db"))
-        )
-        seed_demo(app.state.portal)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
+        site = start_portal(port, agent.port, folder / "site.db")
         samples: list[int] = []
         try:
             with sync_playwright() as p:
@@ -180,8 +175,7 @@ def _browser_logins(n: int, folder: Path) -> list[int]:
                     page.wait_for_url(origin + "/identification")
                 browser.close()
         finally:
-            server.should_exit = True
-            thread.join(5)
+            site.stop()
             agent.stop()
     finally:
         card.stop(backend)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
 from cardkit.transport import ReaderBackend
@@ -269,3 +270,44 @@ def start_agent(
                     process.kill()
                 raise HarnessError(f"the agent did not start: {output}") from None
             time.sleep(0.1)
+
+
+@dataclass
+class PortalServer:
+    """The mock portal served by uvicorn on a thread of this process (its records stay
+    reachable for set-ups and checks), for the browser tests and the portal benchmark."""
+
+    origin: str
+    port: int
+    portal: Any  # mocks.portal.app.Portal
+    server: Any  # uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+
+
+def portal_origin(port: int) -> str:
+    return f"http://localhost:{port}"
+
+
+def start_portal(port: int, bridge_port: int, store: Path, **options: Any) -> PortalServer:
+    """The demo portal at :func:`portal_origin` of ``port`` (the agent on ``bridge_port``
+    must allow that origin: start it first), records in ``store``."""
+    import uvicorn
+
+    from mocks.portal.app import PortalConfig, create_portal, seed_demo
+
+    origin = portal_origin(port)
+    config = PortalConfig(origin=origin, bridge_port=bridge_port, store=str(store), **options)
+    app = create_portal(config)
+    seed_demo(app.state.portal)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    return PortalServer(origin, port, app.state.portal, server, thread)

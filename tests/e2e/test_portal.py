@@ -4,64 +4,46 @@ CPS login, lockout unblocked by the card, "Lire carte Vitale", a stopped agent."
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from mocks.harness import AgentProcess, CardProcess, free_port
-from mocks.portal.app import DEMO_PASSWORD, PortalConfig, create_portal, seed_demo
+from mocks.harness import (
+    AgentProcess,
+    CardProcess,
+    PortalServer,
+    free_port,
+    portal_origin,
+    start_portal,
+)
+from mocks.portal.app import DEMO_PASSWORD
 
 SCREENSHOTS = Path(__file__).with_name("screenshots")
-
-
-@dataclass
-class Site:
-    origin: str
-    port: int
-    portal: Any  # mocks.portal.app.Portal: the records, for set-ups and checks
 
 
 @pytest.fixture
 def portal(
     tmp_path: Path, agent: Callable[..., AgentProcess]
-) -> Iterator[Callable[..., tuple[Site, AgentProcess]]]:
+) -> Iterator[Callable[..., tuple[PortalServer, AgentProcess]]]:
     """start() -> (the portal, the agent that allows it): the portal's origin must be in the
     agent's allowlist, and the page must know the agent's port."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    servers: list[PortalServer] = []
 
-    def start(follow_card: bool = False, **options: Any) -> tuple[Site, AgentProcess]:
+    def start(follow_card: bool = False, **options: Any) -> tuple[PortalServer, AgentProcess]:
         port = free_port()
-        origin = f"http://localhost:{port}"
-        running = agent(origins=(origin,), **options)
-        app = create_portal(
-            PortalConfig(
-                origin=origin,
-                bridge_port=running.port,
-                store=str(tmp_path / "portal.db"),
-                session_follows_card=follow_card,
-            )
+        running = agent(origins=(portal_origin(port),), **options)
+        site = start_portal(
+            port, running.port, tmp_path / "portal.db", session_follows_card=follow_card
         )
-        seed_demo(app.state.portal)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return Site(origin, port, app.state.portal), running
+        servers.append(site)
+        return site, running
 
     yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(5)
+    for site in servers:
+        site.stop()
 
 
 def shot(page: Any, tmp_path: Path, name: str) -> None:
@@ -74,7 +56,7 @@ def shot(page: Any, tmp_path: Path, name: str) -> None:
 
 def test_cps_login_unblocks_and_reads_vitale(
     browser: Any,
-    portal: Callable[..., tuple[Site, AgentProcess]],
+    portal: Callable[..., tuple[PortalServer, AgentProcess]],
     tmp_path: Path,
     card_process: Callable[[str], CardProcess],
 ) -> None:
@@ -121,7 +103,7 @@ def test_cps_login_unblocks_and_reads_vitale(
 
 
 def test_stopped_agent_is_said_plainly(
-    browser: Any, portal: Callable[..., tuple[Site, AgentProcess]]
+    browser: Any, portal: Callable[..., tuple[PortalServer, AgentProcess]]
 ) -> None:
     site, running = portal()
     page = browser.new_page()
@@ -135,7 +117,7 @@ def test_stopped_agent_is_said_plainly(
 
 def test_card_pulled_during_login(
     browser: Any,
-    portal: Callable[..., tuple[Site, AgentProcess]],
+    portal: Callable[..., tuple[PortalServer, AgentProcess]],
     card_process: Callable[[str], CardProcess],
 ) -> None:
     """The card is pulled while the agent waits for the PIN: the page says what happened and
@@ -165,7 +147,7 @@ def login_by_card(page: Any, origin: str) -> None:
 )
 def test_account_creation_by_card(
     browser: Any,
-    portal: Callable[..., tuple[Site, AgentProcess]],
+    portal: Callable[..., tuple[PortalServer, AgentProcess]],
     tmp_path: Path,
     card_process: Callable[[str], CardProcess],
     profile: str,
@@ -199,7 +181,7 @@ def test_account_creation_by_card(
 
 
 def test_security_key_and_letter_by_post(
-    browser: Any, portal: Callable[..., tuple[Site, AgentProcess]], tmp_path: Path
+    browser: Any, portal: Callable[..., tuple[PortalServer, AgentProcess]], tmp_path: Path
 ) -> None:
     """The two doors without a card: clé de sécurité (refused to a pharmacy), and a
     temporary password by post, then its forced change."""
@@ -254,7 +236,7 @@ def test_security_key_and_letter_by_post(
 
 
 def test_reset_link_shared_email_and_password_session(
-    browser: Any, portal: Callable[..., tuple[Site, AgentProcess]], tmp_path: Path
+    browser: Any, portal: Callable[..., tuple[PortalServer, AgentProcess]], tmp_path: Path
 ) -> None:
     site, _agent = portal()
     origin = site.origin
@@ -299,7 +281,7 @@ def test_reset_link_shared_email_and_password_session(
 
 def test_session_follows_the_card(
     browser: Any,
-    portal: Callable[..., tuple[Site, AgentProcess]],
+    portal: Callable[..., tuple[PortalServer, AgentProcess]],
     tmp_path: Path,
     card_process: Callable[[str], CardProcess],
 ) -> None:
