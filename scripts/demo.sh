@@ -74,6 +74,7 @@ Try, from another terminal:
        http://127.0.0.1:$port/v1/vitale/read
   curl -s -H "Origin: https://evil.example" http://127.0.0.1:$port/v1/status   (refused)
   .venv/bin/cardkit vitale read        .venv/bin/cardkit pin status
+  pkcs11-tool --module opensc-pkcs11.so -O    (stock OpenSC reads the mock CPS as a CPS3)
   .venv/bin/python -m mocks.vpcd ctl --slot 0 remove    (then: insert; sudo if not root)
 Ctrl-C stops the agent and the portal; scripts/demo.sh stop stops the mock cards.
 
