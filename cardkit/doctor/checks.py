@@ -559,11 +559,8 @@ def _slots_versus_readers(
     _ = ctx._
     if kind not in ("cryptolib", "opensc", "configured"):
         return
-    cps = {
-        n: identify(s.atr)
-        for n, s in ctx.readers.items()
-        if s.card_present and s.atr and identify(s.atr).family is CardFamily.CPS
-    }
+    identified = {n: identify(s.atr) for n, s in ctx.readers.items() if s.card_present and s.atr}
+    cps = {n: card for n, card in identified.items() if card.family is CardFamily.CPS}
     for reader, card in cps.items():
         slots = [s for s in probe["slots"] if s["description"].startswith(reader)]
         if slots and any(s["token_present"] and not (s["token"] or {}).get("error") for s in slots):
