@@ -31,7 +31,7 @@ from typing import Any
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -230,15 +230,6 @@ async def bounded_body(request: Request) -> bytes:
     return body
 
 
-def session_cookie(header: str) -> str | None:
-    """The session id in a Cookie header (ids are URL-safe: no quoting to undo)."""
-    for part in header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == COOKIE:
-            return value or None
-    return None
-
-
 #: What a script call's handler answers: HTTP status, JSON body, a new session id or None.
 Answer = tuple[int, dict[str, Any], "str | None"]
 
@@ -267,7 +258,7 @@ class ScriptCall:
                 csrf = value.decode("latin-1")
             elif name == b"content-length":
                 length = value.decode("latin-1")
-        sid = session_cookie(cookie)
+        sid = cookie_parser(cookie).get(COOKIE)  # what request.cookies reads on the pages
         self.site.check_csrf(csrf, sid)
         assert sid is not None
         body = await read_bounded(receive, length)
