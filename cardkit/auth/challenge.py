@@ -135,14 +135,16 @@ class MemoryNonceStore:
 
 class SqliteNonceStore:
     """Embedded and durable: the default for a single portal process (several threads), or
-    several on one file."""
+    several on one file. The table is keyed by the nonce alone (WITHOUT ROWID): a claim
+    writes one b-tree, not a row and an index of it."""
 
     def __init__(self, db: Database | str | Path = ":memory:") -> None:
         self._db = Database.of(db)
         self.path = self._db.path
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS nonces ("
-            "nonce TEXT PRIMARY KEY, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0)"
+            "nonce TEXT PRIMARY KEY, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0) "
+            "WITHOUT ROWID"
         )
 
     def issue(self, challenge: Challenge) -> None:

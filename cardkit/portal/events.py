@@ -58,10 +58,13 @@ class EventJournal(Protocol):
 
 
 class SqliteEventJournal:
+    """Append-only, so the row id alone orders events of the same instant: no AUTOINCREMENT,
+    whose sequence table would be one more page written by every login's commit."""
+
     def __init__(self, db: Database | str | Path = ":memory:") -> None:
         self._db = Database.of(db)
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, "
             "account TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL)"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS events_account ON events (account, at)")
