@@ -31,12 +31,13 @@ from typing import Any
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request, cookie_parser
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cardkit.auth import RevocationPolicy, TokenRejected, Validator, ValidatorConfig
 from cardkit.auth.challenge import NonceStore, SqliteNonceStore
@@ -235,13 +236,13 @@ Answer = tuple[int, dict[str, Any], "str | None"]
 
 
 class ScriptCall:
-    """A page script's JSON call (the CPS login's two) as a bare ASGI endpoint.
+    """A page script's JSON call (the CPS login's two) as a bare ASGI endpoint, reached
+    before Starlette's router and exception middleware (:class:`ScriptCalls`).
 
-    They are the hot path of a login, where Starlette's Request, cookie parsing and
+    They are the hot path of a login, where Starlette's Request, cookie parsing, routing and
     JSONResponse cost more than the portal's own work around the validation (``bench
     portal``). The checks are those of every door: the session cookie with the CSRF token
-    in a header, a bounded body; an HTTPException still ends on the site's French error
-    page.
+    in a header, a bounded body; a refusal ends on the site's French error page.
     """
 
     def __init__(self, site: Site, handler: Callable[[str, bytes], Awaitable[Answer]]) -> None:
@@ -259,9 +260,13 @@ class ScriptCall:
             elif name == b"content-length":
                 length = value.decode("latin-1")
         sid = cookie_parser(cookie).get(COOKIE)  # what request.cookies reads on the pages
-        self.site.check_csrf(csrf, sid)
-        assert sid is not None
-        body = await read_bounded(receive, length)
+        try:
+            self.site.check_csrf(csrf, sid)
+            assert sid is not None
+            body = await read_bounded(receive, length)
+        except HTTPException as exc:
+            await self.site.error_page(exc.status_code, exc.detail)(scope, receive, send)
+            return
         status, answer, new_sid = await self.handler(sid, body)
         raw = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
         headers = [
@@ -272,6 +277,23 @@ class ScriptCall:
             headers.append((b"set-cookie", self.site.cookie(new_sid).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": raw})
+
+
+class ScriptCalls:
+    """ASGI middleware: a POST to a :class:`ScriptCall`'s path goes straight to it; every
+    other request (a GET there too: 405) to the app it wraps."""
+
+    def __init__(self, app: ASGIApp, calls: dict[str, ScriptCall]) -> None:
+        self.app = app
+        self.calls = calls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            call = self.calls.get(scope["path"])
+            if call is not None:
+                await call(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def french_time(iso: str | None) -> str | None:
@@ -375,22 +397,32 @@ class Site:
         return sid, data, account
 
     def login(
-        self, sid: str, account: Account, via: str, *, unblock: bool = False, **extra: Any
+        self,
+        sid: str,
+        account: Account,
+        via: str,
+        *,
+        unblock: bool = False,
+        recorded: bool = False,
+        **extra: Any,
     ) -> str:
-        """Everything a login changes, in one transaction; the session's new id."""
+        """Everything a login changes, in one transaction; the session's new id. The
+        account's login is recorded here, unless it was already (``recorded``: the CPS door
+        finds the account and records the login in one statement)."""
         portal = self.portal
         now = dt.datetime.now(dt.UTC)
         with portal.db.transaction():
             if unblock and portal.lockout.unblock_by_card(str(account.id), now):
                 portal.journal.record(str(account.id), EventKind.UNBLOCKED_BY_CARD, now)
-            previous = portal.data.touch_login(account, now)
+            if not recorded:
+                account = portal.data.touch_login(account, now)
             kind = {"cps": EventKind.CARD_LOGIN, "password": EventKind.PASSWORD_LOGIN}.get(via)
             if kind is not None:  # an account just created by clé de sécurité: that event
                 portal.journal.record(str(account.id), kind, now)
             session = {
                 "account": account.id,
                 "via": via,
-                "previous_login": previous,
+                "previous_login": account.previous_login,
                 **extra,
             }
             return portal.sessions.rotate(sid, session)
@@ -494,10 +526,10 @@ class Site:
             with outer:
                 who = portal.challenges.login(sid, raw, nonce)
                 key = account_key(who)
-                account = portal.data.by_card(key)
+                account = portal.data.login_by_card(key, dt.datetime.now(dt.UTC))
                 if account is not None:  # login() is its own transaction, or part of outer
                     follow = {"card_reader": reader[:200]} if reader else {}
-                    new = self.login(sid, account, "cps", unblock=True, **follow)
+                    new = self.login(sid, account, "cps", unblock=True, recorded=True, **follow)
         except TokenRejected as exc:
             message = CPS_MESSAGES.get(exc.reason, "La connexion par carte CPS a échoué.")
             return 401, {"code": exc.reason, "message": message}, None
@@ -596,6 +628,9 @@ class Site:
             detail = "Cette action n'est pas possible sur cette page."
         if status >= 500:
             log.error("portal error on %s: %s", request.url.path, type(exc).__name__)
+        return self.error_page(status, detail)
+
+    def error_page(self, status: int, detail: str) -> Response:
         return HTMLResponse(
             self.templates.get_template("erreur.html").render(status=status, detail=detail),
             status_code=status,
@@ -609,12 +644,16 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
     site = Site(portal)
     enrol = enrolment.Enrolment(site)
     settings = security.AccountSecurity(site)
+    calls = {
+        "/cps/challenge": ScriptCall(site, site.cps_challenge),
+        "/cps/connexion": ScriptCall(site, site.cps_login),
+    }
     routes = [
         Route("/", site.root),
         Route("/identification", site.identification),
         Route("/connexion", site.password_login, methods=["POST"]),
-        Route("/cps/challenge", ScriptCall(site, site.cps_challenge), methods=["POST"]),
-        Route("/cps/connexion", ScriptCall(site, site.cps_login), methods=["POST"]),
+        # Reached only by other methods (405): ScriptCalls takes the POSTs first.
+        *(Route(path, call, methods=["POST"]) for path, call in calls.items()),
         Route("/creer-compte", enrol.choose),
         Route("/creer-compte/finaliser", enrol.finish, methods=["GET", "POST"]),
         Route("/creer-compte/cle", enrol.security_key, methods=["GET", "POST"]),
@@ -638,6 +677,7 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(ScriptCalls, calls=calls)],
         exception_handlers={Redirect: site.error, HTTPException: site.error, Exception: site.error},
     )
     app.state.portal = portal

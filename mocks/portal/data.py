@@ -40,6 +40,7 @@ class Account:
     must_change: bool  # a temporary password (by post): changed at first login
     password_expires: float | None  # when the temporary password stops working
     email_verified: bool
+    previous_login: str | None  # the login before last_login: "Dernière connexion" after one
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Dossier:
 
 _COLUMNS = (
     "id, kind, display_name, email, am_number, finess, card_key, password_hash, last_login, "
-    "must_change, password_expires, email_verified"
+    "must_change, password_expires, email_verified, previous_login"
 )
 #: Columns added after the first release of the mock, for files made by it.
 _ADDED = {
@@ -64,6 +65,7 @@ _ADDED = {
         "must_change": "INTEGER NOT NULL DEFAULT 0",
         "password_expires": "REAL",
         "email_verified": "INTEGER NOT NULL DEFAULT 1",
+        "previous_login": "TEXT",
     },
     "links": {"purpose": "TEXT NOT NULL DEFAULT 'reset'", "payload": "TEXT"},
     "outbox": {"channel": "TEXT NOT NULL DEFAULT 'email'"},
@@ -125,9 +127,18 @@ class PortalData:
         compact = text.replace(" ", "")
         return self._find("am_number", compact) or self._find("finess", compact)
 
-    def by_card(self, card_key: str) -> Account | None:
-        found = self._find("card_key", card_key)
-        return found[0] if found else None
+    def _record_login(self, where: str, value: object, at: dt.datetime) -> Account | None:
+        row = self.db.one(
+            "UPDATE accounts SET previous_login = last_login, last_login = ? "  # noqa: S608
+            f"WHERE {where} = ? RETURNING {_COLUMNS}",  # fixed names
+            (at.isoformat(), value),
+        )
+        return _account(row) if row else None
+
+    def login_by_card(self, card_key: str, at: dt.datetime) -> Account | None:
+        """The card's account with this login recorded, in one statement: the CPS door
+        needs both, and a login is the portal's hot path."""
+        return self._record_login("card_key", card_key, at)
 
     def get(self, account_id: int) -> Account | None:
         found = self._find("id", str(account_id))
@@ -144,13 +155,12 @@ class PortalData:
         assert account is not None
         return account
 
-    def touch_login(self, account: Account, at: dt.datetime) -> str | None:
-        """Record this login; the previous one (what the home page shows), from the record
-        the caller already read."""
-        self.db.execute(
-            "UPDATE accounts SET last_login = ? WHERE id = ?", (at.isoformat(), account.id)
-        )
-        return account.last_login
+    def touch_login(self, account: Account, at: dt.datetime) -> Account:
+        """The account with this login recorded (its ``previous_login`` is what the home
+        page shows)."""
+        touched = self._record_login("id", account.id, at)
+        assert touched is not None, "an account is never deleted"
+        return touched
 
     def all(self) -> list[Account]:
         query = f"SELECT {_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608 - fixed names
