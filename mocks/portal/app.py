@@ -61,7 +61,7 @@ from cardkit.sqlite import Database
 from cardkit.vitale.nir import Nir, NirError
 from mocks.portal.data import Account, PortalData
 from mocks.portal.demo import DEMO_PASSWORD, seed_demo
-from mocks.portal.sessions import RedisSessions, Sessions, SqliteSessions
+from mocks.portal.sessions import RedisSessions, Sessions, SqliteSessions, new_id, well_formed
 
 log = logging.getLogger(__name__)
 
@@ -317,12 +317,14 @@ class Site:
     # --- sessions and CSRF ---
 
     def session_of(self, request: Request) -> tuple[str, dict[str, Any]]:
-        sid = request.cookies.get(COOKIE)
-        data = self.portal.sessions.get(sid)
-        if sid is None or data is None:
+        """The visitor's session: an empty one (stored only when saved) under a new id when
+        the cookie holds none."""
+        sid = request.cookies.get(COOKIE, "")
+        if well_formed(sid):
+            data = self.portal.sessions.get(sid) or {}
+        else:
             self.portal.purge_now_and_then()
-            data = {}
-            sid = self.portal.sessions.new(data)
+            sid, data = new_id(), {}
         request.state.sid = sid
         return sid, data
 
@@ -445,10 +447,19 @@ class Site:
 
     # --- the password door ---
 
+    def identification_page(
+        self, request: Request, sid: str, data: dict[str, Any], **context: Any
+    ) -> Response:
+        """The three doors, the CPS one with a challenge already issued to this session: the
+        first click goes straight to the card, with no round trip to ask for one (a signed
+        challenge costs no storage, so a visitor who never clicks costs nothing)."""
+        challenge = self.portal.challenges.issue(sid)
+        return self.page(request, "identification.html", data, challenge=challenge, **context)
+
     async def identification(self, request: Request) -> Response:
-        _sid, data = self.session_of(request)
+        sid, data = self.session_of(request)
         ended = request.query_params.get("fin") == "carte"
-        return self.page(request, "identification.html", data, card_removed=ended)
+        return self.identification_page(request, sid, data, card_removed=ended)
 
     async def password_login(self, request: Request) -> Response:
         sid, data = self.session_of(request)
@@ -458,9 +469,7 @@ class Site:
         portal = self.portal
 
         def again(**context: Any) -> Response:
-            return self.page(
-                request, "identification.html", data, identifiant=identifier, **context
-            )
+            return self.identification_page(request, sid, data, identifiant=identifier, **context)
 
         found = portal.data.by_identifier(identifier) if identifier else []
         if len(found) > 1:
@@ -544,7 +553,7 @@ class Site:
                 "reason": decision.reason,
                 "fields": {"kind": kind, "display_name": who.display_name, "card_key": key},
             }
-            sid = portal.sessions.rotate(sid, data)  # new or expired meanwhile: a row again
+            sid = portal.sessions.rotate(sid, data)  # the card proved who is here: a new id
             return 200, {"redirect": "/creer-compte/finaliser"}, sid
         return 200, {"redirect": "/accueil"}, new
 

@@ -143,8 +143,9 @@ class Enrolment:
             "reason": "Clé de sécurité vérifiée : création du compte possible.",
             "fields": account_fields(dossier),
         }
-        portal.sessions.save(sid, data)
-        return site.redirect("/creer-compte/finaliser", sid)
+        # What this session may do now is worth a new id (one planted before cannot use it).
+        new = portal.sessions.rotate(sid, data)
+        return site.redirect("/creer-compte/finaliser", new)
 
     # --- 1 and 2: e-mail, password, terms ---
 

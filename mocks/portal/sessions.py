@@ -1,35 +1,49 @@
 """The mock portal's server-side sessions, in SQLite (one portal process, or several on one
 file) or in Redis (portal instances on several machines). The browser holds an opaque id;
-what the session knows (who, by which door, the CSRF token, a pending card) stays here.
+what the session knows (who, by which door, a pending card) stays here.
+
+A visitor's id is stored only once its session holds something (:meth:`Sessions.save`, a
+login's :meth:`Sessions.rotate`): the identification page, which every visitor and every
+bot sees, writes nothing, and a login has no old row to replace. The page's CSRF token and
+login challenge need no row (both are MACs of the id). An id the store does not know is an
+empty session, whoever made it up: what a session holds is only ever reached under the id
+it was saved or rotated to.
 
 Both stores expire sessions after :data:`SESSION_TTL`: Redis by itself, SQLite by a purge
-the portal runs now and then (:meth:`SqliteSessions.purge`), so the table does not grow
-with every visitor who never logs in.
+the portal runs now and then (:meth:`SqliteSessions.purge`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from typing import Any, Protocol
 
 from cardkit.sqlite import Database
 
 SESSION_TTL = dt.timedelta(hours=8)
-MAX_ID = 100
 
 
-def _new_id() -> str:
+_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
+
+
+def new_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Sessions(Protocol):
-    def new(self, data: dict[str, Any]) -> str: ...
+def well_formed(session_id: str) -> bool:
+    """An id as :func:`new_id` makes them (what a cookie must hold to be used as one)."""
+    return _ID.fullmatch(session_id) is not None
 
+
+class Sessions(Protocol):
     def get(self, session_id: str | None) -> dict[str, Any] | None: ...
 
-    def save(self, session_id: str, data: dict[str, Any]) -> None: ...
+    def save(self, session_id: str, data: dict[str, Any]) -> None:
+        """Stored under that id, whether it was already or not."""
+        ...
 
     def rotate(self, session_id: str, data: dict[str, Any]) -> str:
         """The session under a new id (at every login: an id planted before the login cannot
@@ -50,18 +64,11 @@ class SqliteSessions:
         self.db = db
         db.execute(
             "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, data TEXT NOT NULL, "
-            "expires REAL NOT NULL)"
+            "expires REAL NOT NULL) WITHOUT ROWID"
         )
-
-    def new(self, data: dict[str, Any]) -> str:
-        session_id = _new_id()
-        self.db.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?)", (session_id, json.dumps(data), _expires())
-        )
-        return session_id
 
     def get(self, session_id: str | None) -> dict[str, Any] | None:
-        if not session_id or len(session_id) > MAX_ID:
+        if session_id is None or not well_formed(session_id):
             return None
         row = self.db.one(
             "SELECT data FROM sessions WHERE id = ? AND expires > ?",
@@ -70,15 +77,17 @@ class SqliteSessions:
         return json.loads(row[0]) if row else None
 
     def save(self, session_id: str, data: dict[str, Any]) -> None:
-        self.db.execute("UPDATE sessions SET data = ? WHERE id = ?", (json.dumps(data), session_id))
+        """A live session keeps its expiry; a new or expired one gets the full lifetime."""
+        self.db.execute(
+            "INSERT INTO sessions VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET "
+            "data = ?2, expires = CASE WHEN expires > ?4 THEN expires ELSE ?3 END",
+            (session_id, json.dumps(data), _expires(), dt.datetime.now(dt.UTC).timestamp()),
+        )
 
     def rotate(self, session_id: str, data: dict[str, Any]) -> str:
-        new = _new_id()
-        cursor = self.db.execute(
-            "UPDATE sessions SET id = ?, data = ?, expires = ? WHERE id = ?",
-            (new, json.dumps(data), _expires(), session_id),
-        )
-        if cursor.rowcount == 0:  # expired or purged meanwhile
+        new = new_id()
+        with self.db.transaction():
+            self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
             self.db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?)", (new, json.dumps(data), _expires())
             )
@@ -106,22 +115,22 @@ class RedisSessions:
         self.prefix = prefix
         self.ttl_ms = int(SESSION_TTL.total_seconds() * 1000)
 
-    def new(self, data: dict[str, Any]) -> str:
-        session_id = _new_id()
-        self.client.set(self.prefix + session_id, json.dumps(data), px=self.ttl_ms)
-        return session_id
-
     def get(self, session_id: str | None) -> dict[str, Any] | None:
-        if not session_id or len(session_id) > MAX_ID:
+        if session_id is None or not well_formed(session_id):
             return None
         raw = self.client.get(self.prefix + session_id)
         return json.loads(raw) if raw else None
 
     def save(self, session_id: str, data: dict[str, Any]) -> None:
-        self.client.set(self.prefix + session_id, json.dumps(data), xx=True, keepttl=True)
+        """An existing session keeps its expiry; a new one gets the full lifetime."""
+        key, raw = self.prefix + session_id, json.dumps(data)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(key, raw, xx=True, keepttl=True)
+        pipe.set(key, raw, nx=True, px=self.ttl_ms)
+        pipe.execute()
 
     def rotate(self, session_id: str, data: dict[str, Any]) -> str:
-        new = _new_id()
+        new = new_id()
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.prefix + new, json.dumps(data), px=self.ttl_ms)
         pipe.delete(self.prefix + session_id)

@@ -121,10 +121,14 @@ def test_card_pulled_during_login(
     card_process: Callable[[str], CardProcess],
 ) -> None:
     """The card is pulled while the agent waits for the PIN: the page says what happened and
-    what to do, and nothing is left half logged in."""
+    what to do, and nothing is left half logged in. The card back, the next attempt asks the
+    portal for a fresh challenge (the first one signed the challenge the page came with)
+    and logs in."""
     cps = card_process("cps-doctor")
     site, running = portal(fifo=True)
     page = browser.new_page()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/cps/challenge") else None)
     page.goto(site.origin + "/identification")
     page.click("#cps-login")
     with running.pin_file.open("w") as pin:  # opens once the agent waits for the PIN
@@ -133,7 +137,14 @@ def test_card_pulled_during_login(
         pin.write("1234\n")
     page.wait_for_selector("#cps-error:not(.hidden)", timeout=30000)
     assert "Aucune carte CPS dans le lecteur" in page.inner_text("#cps-error")
-    assert page.url.endswith("/identification")
+    assert page.url.endswith("/identification") and asked == []
+    cps.ctl("insert")
+    time.sleep(0.6)
+    page.click("#cps-login")
+    with running.pin_file.open("w") as pin:
+        pin.write("1234\n")
+    page.wait_for_url(site.origin + "/accueil", timeout=30000)
+    assert len(asked) == 1
 
 
 def login_by_card(page: Any, origin: str) -> None:

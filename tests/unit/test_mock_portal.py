@@ -17,6 +17,7 @@ import pytest
 from cardkit.auth import create_token
 from mocks import pki
 from mocks.portal.app import DEMO_PASSWORD, PortalConfig, create_portal, seed_demo
+from mocks.portal.sessions import new_id
 from mocks.tokens import rsa_signer
 
 ORIGIN = "http://localhost:8000"
@@ -705,7 +706,7 @@ def test_replayed_token_and_token_for_another_origin(app: Any) -> None:
 def test_expired_sessions_are_purged(app: Any) -> None:
     portal = app.state.portal
     for _ in range(5):
-        portal.sessions.new({})
+        portal.sessions.save(new_id(), {"pending": {}})
     portal.db.execute("UPDATE sessions SET expires = 0")
     portal._next_purge = 0.0
 
@@ -713,4 +714,63 @@ def test_expired_sessions_are_purged(app: Any) -> None:
         return await Browser(app).get("/identification")
 
     run(flow())
-    assert portal.sessions.count() == 1  # the new visitor's
+    assert portal.sessions.count() == 0  # a new visitor's session holds nothing yet
+
+
+def test_visitors_cost_no_session_row_and_the_page_carries_the_challenge(app: Any) -> None:
+    """The identification page stores nothing (its CSRF token and challenge are MACs of the
+    session id) and its challenge logs in without asking for another; an id nobody stored,
+    even a well-formed one a visitor made up, is an empty session."""
+    portal = app.state.portal
+    key, cert = pki.card_credentials("cps-doctor", "auth")
+
+    async def flow() -> dict[str, Any]:
+        b = Browser(app)
+        page = await b.get("/identification")
+        await b.get("/identification")
+        rows = portal.sessions.count()
+        nonce = re.search(r'data-nonce="([^"]+)"', page.text)
+        assert nonce is not None
+        token = create_token(rsa_signer(key), cert, ORIGIN, nonce.group(1)).to_json()
+        logged = await b.client.post(
+            "/cps/connexion",
+            json={"token": token, "nonce": nonce.group(1)},
+            headers={"X-CSRF-Token": b.csrf},
+        )
+        home = await b.get("/accueil")
+        stranger = Browser(app)
+        stranger.client.cookies.set("portail_session", new_id())
+        made_up = await stranger.get("/accueil")
+        junk = Browser(app)
+        junk.client.cookies.set("portail_session", "x" * 500)
+        replaced = await junk.get("/identification")
+        return locals()
+
+    r = run(flow())
+    assert r["rows"] == 0
+    assert r["logged"].status_code == 200 and r["home"].url.path == "/accueil"
+    assert portal.sessions.count() == 1  # the signed-in session
+    assert r["made_up"].url.path == "/identification"
+    cookie = r["replaced"].headers["set-cookie"]
+    assert cookie.startswith("portail_session=") and "x" * 43 not in cookie
+
+
+def test_security_key_gives_a_new_session_id(app: Any) -> None:
+    """The verified clé de sécurité lets its session create the account: an id planted in the
+    browser before (session fixation) must not be that session."""
+    nir, iban = "2 85 03 75 112 045 53", "0147"
+
+    async def flow() -> tuple[httpx.Response, httpx.Response]:
+        b = Browser(app)
+        await b.get("/creer-compte/cle")
+        planted = b.client.cookies["portail_session"]
+        invite = await b.post(
+            "/creer-compte/cle", {"numero": "751 234 567", "nir": nir, "iban": iban}
+        )
+        attacker = Browser(app)
+        attacker.client.cookies.set("portail_session", planted)
+        return invite, await attacker.get("/creer-compte/finaliser")
+
+    invite, attacker = run(flow())
+    assert invite.url.path == "/creer-compte/finaliser"
+    assert attacker.url.path == "/identification" and "SOPHIE MARTIN" not in plain(attacker)

@@ -65,12 +65,26 @@ function show(id, text) {
   element.classList.remove("hidden");
 }
 
+// The challenge the identification page came with signs the first attempt, while it has at
+// least half of its 5 minutes left (counted from the page load, not by the PC's clock, which
+// may be wrong); any other attempt asks the portal for a fresh one.
+const CHALLENGE_REUSE_MS = 150_000;
+
 const loginButton = document.getElementById("cps-login");
+let pageNonce = loginButton ? loginButton.dataset.nonce : undefined;
+
+async function challenge() {
+  const nonce = pageNonce;
+  pageNonce = undefined;
+  if (nonce && performance.now() < CHALLENGE_REUSE_MS) return nonce;
+  return (await post("/cps/challenge")).nonce;
+}
+
 if (loginButton) {
   loginButton.addEventListener("click", async () => {
     loginButton.disabled = true;
     try {
-      const { nonce } = await post("/cps/challenge");
+      const nonce = await challenge();
       const reader = body.dataset.followCard ? await cardReader() : null;
       const token = await bridge.authenticate(nonce);
       // As a string: the server hands it to the validator as is, with no second encoding.
