@@ -21,7 +21,7 @@ import platformdirs
 
 from cardkit.auth.origin import normalize_origin
 from cardkit.errors import CardkitError
-from cardkit.pcsc_bridge.app import DEFAULT_PORT
+from cardkit.pcsc_bridge.contract import DEFAULT_PORT
 from cardkit.pcsc_bridge.runtime import APP, audit_log_path, config_path
 
 

@@ -22,7 +22,7 @@ from agent.service import AgentService
 from agent.signer import SignerProcess
 from cardkit import __version__
 from cardkit.errors import CardkitError
-from cardkit.pcsc_bridge import create_app
+from cardkit.pcsc_bridge.app import create_app
 from cardkit.pcsc_bridge.peers import PeerGuard, guarded_protocol
 from cardkit.pcsc_bridge.runtime import RuntimeInfo, runtime_dir
 from cardkit.pkcs11 import find_module

@@ -639,8 +639,8 @@ def _listening(port: int) -> bool:
 
 
 def check_agent(ctx: Context) -> Iterator[Finding]:
-    from cardkit.pcsc_bridge.app import DEFAULT_PORT
     from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
+    from cardkit.pcsc_bridge.contract import DEFAULT_PORT
     from cardkit.pcsc_bridge.runtime import RuntimeInfo, autostart_installed
 
     _ = ctx._

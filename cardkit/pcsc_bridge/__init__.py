@@ -1,6 +1,10 @@
-"""The localhost bridge web portals call (served by the agent)."""
+"""The localhost bridge web portals call (served by the agent).
 
-from cardkit.pcsc_bridge.app import DEFAULT_PORT, create_app
-from cardkit.pcsc_bridge.contract import BridgeService
+Importing the package costs nothing: a portal hosts the browser client
+(:mod:`cardkit.pcsc_bridge.hosted`) without the web server the agent serves the bridge with
+(:mod:`cardkit.pcsc_bridge.app`).
+"""
 
-__all__ = ["DEFAULT_PORT", "BridgeService", "create_app"]
+from cardkit.pcsc_bridge.contract import DEFAULT_PORT, BridgeService
+
+__all__ = ["DEFAULT_PORT", "BridgeService"]

@@ -26,7 +26,6 @@ from cardkit.pcsc_bridge.peers import PeerGuard
 from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, BridgeError, problem_for
 from cardkit.pcsc_bridge.security import BodyTooLarge, BridgeSecurity
 
-DEFAULT_PORT = 38470
 REQUEST_TIMEOUT = 120.0  # a PIN prompt waits for a person
 KEEPALIVE = 15.0
 

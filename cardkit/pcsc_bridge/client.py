@@ -12,8 +12,7 @@ import urllib.request
 from typing import Any, cast
 
 from cardkit.errors import CardkitError
-from cardkit.pcsc_bridge.app import DEFAULT_PORT
-from cardkit.pcsc_bridge.contract import StatusPayload, TokenPayload, VitalePayload
+from cardkit.pcsc_bridge.contract import DEFAULT_PORT, StatusPayload, TokenPayload, VitalePayload
 
 
 class BridgeCallError(CardkitError):

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol, TypedDict
 
+#: The bridge's port on loopback, fixed so that portals find it (overridable per agent).
+DEFAULT_PORT = 38470
+
 
 class CardPayload(TypedDict):
     family: str

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cardkit.pcsc_bridge import create_app
+from cardkit.pcsc_bridge.app import create_app
 from tests.unit.test_bridge import ORIGIN, PORT, Service, get, run
 
 

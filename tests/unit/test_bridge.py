@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cardkit.errors import ConsentDenied, PinBlocked, WrongPin
-from cardkit.pcsc_bridge import create_app
+from cardkit.pcsc_bridge.app import create_app
 from cardkit.pcsc_bridge.contract import EventPayload, StatusPayload, TokenPayload
 from cardkit.pcsc_bridge.problems import BridgeError
 from cardkit.transport import NoCard, ReaderBusy

@@ -19,7 +19,7 @@ from agent.service import AgentService
 from agent.signer import SignerProcess
 from cardkit.cli import State, cli
 from cardkit.errors import ExitCode
-from cardkit.pcsc_bridge import create_app
+from cardkit.pcsc_bridge.app import create_app
 from cardkit.transport.inprocess import InProcessBackend
 from mocks.cards import build_hostile_card
 from mocks.cards.hostile import BEHAVIOURS, HostileCard
