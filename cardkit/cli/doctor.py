@@ -10,9 +10,9 @@ from rich.console import Console
 
 from cardkit.cli._base import State, json_option
 from cardkit.doctor import Context, diagnose
-from cardkit.doctor.i18n import detect_language, translator
 from cardkit.doctor.model import Report
 from cardkit.doctor.render import render_html, render_json, render_text
+from cardkit.i18n import detect_language, translator
 
 
 @click.command()

@@ -31,9 +31,9 @@ from typing import Any
 from cardkit import __version__
 from cardkit.access import open_card, open_cps
 from cardkit.atr import CardFamily, identify
-from cardkit.doctor.i18n import translator
 from cardkit.doctor.model import Finding, Status
 from cardkit.errors import CardkitError
+from cardkit.i18n import translator
 from cardkit.transport import ReaderBackend
 from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT, ReaderState
 

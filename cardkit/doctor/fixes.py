@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cardkit.doctor.checks import Context
-from cardkit.doctor.i18n import translator
 from cardkit.doctor.model import Report, Status
+from cardkit.i18n import translator
 
 
 @dataclass(frozen=True)

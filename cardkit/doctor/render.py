@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cardkit.doctor.i18n import translator
 from cardkit.doctor.model import Finding, Report, Status
+from cardkit.i18n import translator
 
 COLOURS = {
     Status.OK: "green",

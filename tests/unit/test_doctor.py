@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from cardkit.cli import State, cli
 from cardkit.doctor import Context, Status, diagnose
 from cardkit.doctor.bundle import write_bundle
-from cardkit.doctor.i18n import compile_po, po_path
 from cardkit.doctor.model import Report
 from cardkit.doctor.render import render_html
 from cardkit.errors import ExitCode
+from cardkit.i18n import compile_po, po_path
 from cardkit.transport import ReaderUnavailable
 from cardkit.transport.inprocess import InProcessBackend
 from mocks.cards import build_card

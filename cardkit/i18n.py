@@ -1,13 +1,16 @@
-"""The doctor speaks French to French users, English otherwise, through gettext.
+"""cardkit speaks French to French users, English otherwise, through gettext: the doctor
+(by the user's locale) and the portal's messages (French, the portals' users).
 
 Messages are written in English in the code (the msgids); ``locale/fr/LC_MESSAGES/cardkit.po``
-holds the French, compiled into the ``.mo`` next to it with :func:`compile_po` (``python -m
-cardkit.doctor.i18n``); a test checks that the committed ``.mo`` matches the ``.po``.
+is the one catalogue of their French, compiled into the ``.mo`` next to it with
+:func:`compile_po` (``python -m cardkit.i18n``); a test checks that the committed ``.mo``
+matches the ``.po``.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import gettext
 import locale
 import os
@@ -32,7 +35,9 @@ def detect_language() -> str:
     return "fr" if current.lower().startswith("fr") else "en"
 
 
+@functools.cache
 def translator(language: str) -> gettext.NullTranslations:
+    """Loaded once per language: the portal asks for it on every message."""
     if language == "en":
         return gettext.NullTranslations()
     return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
