@@ -279,7 +279,7 @@ class PortalServer:
 
     origin: str
     port: int
-    portal: Any  # mocks.portal.app.Portal
+    site: Any  # mocks.portal.site.Site
     server: Any  # uvicorn.Server
     thread: threading.Thread
 
@@ -300,9 +300,11 @@ def start_portal(port: int, bridge_port: int, store: Path, **options: Any) -> Po
     from mocks.portal.app import PortalConfig, create_portal, seed_demo
 
     origin = portal_origin(port)
-    config = PortalConfig(origin=origin, bridge_port=bridge_port, store=str(store), **options)
+    config = PortalConfig(
+        origin=origin, bridge_port=bridge_port, store=str(store), demo=True, **options
+    )
     app = create_portal(config)
-    seed_demo(app.state.portal)
+    seed_demo(app.state.site.doors)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
@@ -310,4 +312,4 @@ def start_portal(port: int, bridge_port: int, store: Path, **options: Any) -> Po
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    return PortalServer(origin, port, app.state.portal, server, thread)
+    return PortalServer(origin, port, app.state.site, server, thread)

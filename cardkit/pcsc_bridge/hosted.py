@@ -31,10 +31,12 @@ class HostedClient:
         target.write_bytes(self.text.encode("utf-8"))
         return target
 
-    def import_map(self, url: str) -> str:
-        """An import map that binds ``cardkit-bridge`` to ``url`` with the integrity hash."""
+    def import_map(self, url: str, nonce: str | None = None) -> str:
+        """An import map that binds ``cardkit-bridge`` to ``url`` with the integrity hash;
+        ``nonce``: the page's Content-Security-Policy script nonce."""
         mapping = {"imports": {"cardkit-bridge": url}, "integrity": {url: self.integrity}}
-        return f'<script type="importmap">{json.dumps(mapping)}</script>'
+        attribute = f' nonce="{nonce}"' if nonce else ""
+        return f'<script type="importmap"{attribute}>{json.dumps(mapping)}</script>'
 
 
 def hosted_client() -> HostedClient:

@@ -1,7 +1,7 @@
 """The account's event journal: what "Mes derniers évènements" lists.
 
-Entries carry an English kind (stable, for storage and code) and a French label for the
-page; details never include a password, a NIR or a token.
+Entries carry an English kind (stable, for storage and code); the page shows its label from
+the message catalogue. Details never include a password, a NIR or a token.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
+from cardkit.portal.messages import text
 from cardkit.sqlite import Database
 
 
@@ -27,16 +28,7 @@ class EventKind(Enum):
 
     @property
     def label(self) -> str:
-        return {
-            "card_login": "Connexion par carte CPS",
-            "password_login": "Connexion par identifiant et mot de passe",
-            "password_reset": "Réinitialisation de mot de passe",
-            "password_changed": "Modification du mot de passe",
-            "email_changed": "Modification d'adresse e-mail",
-            "account_blocked": "Compte bloqué",
-            "unblocked_by_card": "Compte débloqué par carte CPS",
-            "account_created": "Création du compte",
-        }[self.value]
+        return text("event_" + self.value)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,29 @@
-"""Account lockout: the third wrong password in a row blocks the account for a while, and a
-valid CPS login of the same professional unblocks it at once (as amelipro does).
+"""Account lockout: the third wrong password blocks the account for a while, and a valid CPS
+login of the same professional unblocks it at once (as amelipro does).
 
-The count and the block are one atomic step in every store, so fifty concurrent wrong
-passwords block the account once and never count more than the policy's failures, on one
-portal process or many (SQLite: one ``BEGIN IMMEDIATE`` transaction; Redis: one Lua script).
+Exact under concurrency, on one portal process or many: an attempt is *reserved* before its
+password is checked, and reservations count against the policy like failures do. With three
+failures allowed, at most three passwords of a burst are ever checked against the hash; the
+others are answered "blocked" at once, while the account is blocked or while its last
+allowed attempts are being checked. A blocked answer costs no hash. A right password
+succeeds only if the account is still unblocked when its result is recorded, and only
+failures that count can block: one block, journaled once, however many arrive together.
+
+Each step is atomic in every store: SQLite (one ``BEGIN IMMEDIATE`` transaction), memory (a
+lock), Redis (one Lua script, :mod:`cardkit.portal.redis_lockout`). A reservation whose
+process died before settling it stops counting after ``LockoutPolicy.reservation_ttl``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
+import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
@@ -24,16 +35,15 @@ from cardkit.sqlite import Database
 class LockoutPolicy:
     max_failures: int = 3
     block_for: dt.timedelta = dt.timedelta(minutes=30)
+    #: How long a reserved attempt holds its place: far longer than a password check takes,
+    #: short enough that a crashed process does not hold the account for long.
+    reservation_ttl: dt.timedelta = dt.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
 class LockState:
     failures: int
     blocked_until: dt.datetime | None
-    #: From record_failure: whether this failure was counted (not while already blocked).
-    #: ``counted and blocked`` is the failure that blocked the account: once per block,
-    #: however many arrive together (what the event journal records).
-    counted: bool = True
 
     def blocked(self, now: dt.datetime) -> bool:
         return self.blocked_until is not None and now < self.blocked_until
@@ -44,6 +54,36 @@ class LockState:
             return 0
         assert self.blocked_until is not None
         return max(1, math.ceil((self.blocked_until - now).total_seconds() / 60))
+
+
+CLEAR = LockState(0, None)
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """The store's answer to a reservation: an id to settle, or why there is none."""
+
+    id: str | None
+    #: When refused: the block's end, or (every allowed attempt in flight) the end of the
+    #: block those attempts would cause.
+    until: dt.datetime | None = None
+
+
+class Outcome(Enum):
+    RIGHT = "right"
+    WRONG = "wrong"
+    #: Neither: the check could not be made or its result does not count (an error, a
+    #: temporary password that expired).
+    VOID = "void"
+
+
+@dataclass(frozen=True)
+class Settled:
+    state: LockState
+    #: A wrong attempt that blocked the account: once per block.
+    blocked_now: bool = False
+    #: A right attempt on an account still unblocked: its failures are forgotten.
+    accepted: bool = False
 
 
 class AccountBlocked(CardkitError):
@@ -58,63 +98,94 @@ class AccountBlocked(CardkitError):
 
 
 class LockoutStore(Protocol):
-    def record_failure(self, account: str, now: dt.datetime, policy: LockoutPolicy) -> LockState:
-        """Count one wrong password, atomically; block when the count reaches the policy's
-        maximum. Nothing is counted while the account is blocked."""
+    def reserve(self, key: str, now: dt.datetime, policy: LockoutPolicy) -> Reserved:
+        """Reserve one attempt, atomically: refused while blocked or while failures and
+        attempts in flight already reach the policy's maximum."""
         ...
 
-    def state(self, account: str, now: dt.datetime) -> LockState: ...
-
-    def clear(self, account: str) -> None:
-        """Forget the failures and any block (right password, or a CPS login)."""
+    def settle(
+        self, key: str, reservation: str, outcome: Outcome, now: dt.datetime, policy: LockoutPolicy
+    ) -> Settled:
+        """Record a reserved attempt's outcome and drop the reservation, atomically."""
         ...
 
-    def release(self, account: str, now: dt.datetime) -> bool:
-        """:meth:`clear`, saying whether the account was blocked: one step, not two."""
+    def state(self, key: str, now: dt.datetime) -> LockState: ...
+
+    def release(self, key: str, now: dt.datetime) -> bool:
+        """Forget the failures and any block (a CPS login), saying whether it was blocked."""
         ...
 
 
-_CLEAR = LockState(0, None)
+def _after_wrong(state: LockState, now: dt.datetime, policy: LockoutPolicy) -> Settled:
+    """The state after a wrong attempt: the rule every store applies in its atomic step."""
+    if state.blocked(now):
+        return Settled(state)  # blocked meanwhile (a reservation that outlived its ttl)
+    failures = state.failures + 1
+    until = now + policy.block_for if failures >= policy.max_failures else None
+    return Settled(LockState(failures, until), blocked_now=until is not None)
+
+
+def _refusal(state: LockState, pending: int, now: dt.datetime, policy: LockoutPolicy) -> Reserved:
+    if state.blocked(now):
+        return Reserved(None, state.blocked_until)
+    if state.failures + pending >= policy.max_failures:
+        return Reserved(None, now + policy.block_for)
+    return Reserved(secrets.token_hex(8))
 
 
 class MemoryLockoutStore:
+    """One process only (tests, a single-process portal)."""
+
     def __init__(self) -> None:
         self._states: dict[str, LockState] = {}
+        self._pending: dict[str, dict[str, dt.datetime]] = {}
         self._lock = threading.Lock()
 
-    def record_failure(self, account: str, now: dt.datetime, policy: LockoutPolicy) -> LockState:
-        with self._lock:
-            state = self._current(account, now)
-            if state.blocked(now):
-                return dataclasses.replace(state, counted=False)
-            failures = state.failures + 1
-            until = now + policy.block_for if failures >= policy.max_failures else None
-            self._states[account] = LockState(failures, until)
-            return self._states[account]
-
-    def _current(self, account: str, now: dt.datetime) -> LockState:
-        state = self._states.get(account, _CLEAR)
+    def _current(self, key: str, now: dt.datetime) -> LockState:
+        state = self._states.get(key, CLEAR)
         if state.blocked_until is not None and now >= state.blocked_until:
-            return _CLEAR  # the block ran out: a fresh start
+            return CLEAR  # the block ran out: a fresh start
         return state
 
-    def state(self, account: str, now: dt.datetime) -> LockState:
+    def reserve(self, key: str, now: dt.datetime, policy: LockoutPolicy) -> Reserved:
         with self._lock:
-            return self._current(account, now)
+            pending = self._pending.setdefault(key, {})
+            for stale in [r for r, expires in pending.items() if expires <= now]:
+                del pending[stale]
+            answer = _refusal(self._current(key, now), len(pending), now, policy)
+            if answer.id is not None:
+                pending[answer.id] = now + policy.reservation_ttl
+            return answer
 
-    def clear(self, account: str) -> None:
+    def settle(
+        self, key: str, reservation: str, outcome: Outcome, now: dt.datetime, policy: LockoutPolicy
+    ) -> Settled:
         with self._lock:
-            self._states.pop(account, None)
+            self._pending.get(key, {}).pop(reservation, None)
+            state = self._current(key, now)
+            if outcome is Outcome.WRONG:
+                settled = _after_wrong(state, now, policy)
+                self._states[key] = settled.state
+                return settled
+            if outcome is Outcome.RIGHT and not state.blocked(now):
+                self._states.pop(key, None)
+                return Settled(CLEAR, accepted=True)
+            return Settled(state)
 
-    def release(self, account: str, now: dt.datetime) -> bool:
+    def state(self, key: str, now: dt.datetime) -> LockState:
         with self._lock:
-            state = self._states.pop(account, _CLEAR)
+            return self._current(key, now)
+
+    def release(self, key: str, now: dt.datetime) -> bool:
+        with self._lock:
+            state = self._states.pop(key, CLEAR)
         return state.blocked(now)
 
 
 class SqliteLockoutStore:
     """The default: a file shared by the portal's threads and processes (or a
-    :class:`~cardkit.sqlite.Database` shared with the portal's other stores)."""
+    :class:`~cardkit.sqlite.Database` shared with the portal's other stores). A blocked
+    account is answered by one read, without the write lock."""
 
     def __init__(self, db: Database | str | Path = ":memory:") -> None:
         self._db = Database.of(db)
@@ -122,76 +193,141 @@ class SqliteLockoutStore:
             "CREATE TABLE IF NOT EXISTS lockout (account TEXT PRIMARY KEY, "
             "failures INTEGER NOT NULL, blocked_until REAL)"
         )
-
-    def _row(self, account: str, now: dt.datetime) -> LockState:
-        row = self._db.one(
-            "SELECT failures, blocked_until FROM lockout WHERE account = ?", (account,)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS lockout_attempts (account TEXT NOT NULL, "
+            "id TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (account, id)) WITHOUT ROWID"
         )
+
+    def _row(self, key: str, now: dt.datetime) -> LockState:
+        row = self._db.one("SELECT failures, blocked_until FROM lockout WHERE account = ?", (key,))
         if row is None:
-            return _CLEAR
+            return CLEAR
         until = dt.datetime.fromtimestamp(row[1], dt.UTC) if row[1] is not None else None
         if until is not None and now >= until:
-            return _CLEAR
+            return CLEAR
         return LockState(int(row[0]), until)
 
-    def record_failure(self, account: str, now: dt.datetime, policy: LockoutPolicy) -> LockState:
-        with self._db.transaction():  # the count and the block: one step, across processes
-            state = self._row(account, now)
-            if state.blocked(now):
-                state = dataclasses.replace(state, counted=False)
-            else:
-                failures = state.failures + 1
-                until = now + policy.block_for if failures >= policy.max_failures else None
+    def reserve(self, key: str, now: dt.datetime, policy: LockoutPolicy) -> Reserved:
+        state = self._row(key, now)
+        if state.blocked(now):  # the common refusal: no write lock, no transaction
+            return Reserved(None, state.blocked_until)
+        with self._db.transaction():
+            self._db.execute(
+                "DELETE FROM lockout_attempts WHERE account = ? AND expires <= ?",
+                (key, now.timestamp()),
+            )
+            pending = self._db.one(
+                "SELECT count(*) FROM lockout_attempts WHERE account = ?", (key,)
+            )[0]
+            answer = _refusal(self._row(key, now), int(pending), now, policy)
+            if answer.id is not None:
+                expires = now + policy.reservation_ttl
                 self._db.execute(
-                    "INSERT OR REPLACE INTO lockout VALUES (?, ?, ?)",
-                    (account, failures, until.timestamp() if until else None),
+                    "INSERT INTO lockout_attempts VALUES (?, ?, ?)",
+                    (key, answer.id, expires.timestamp()),
                 )
-                state = LockState(failures, until)
-            return state
+            return answer
 
-    def state(self, account: str, now: dt.datetime) -> LockState:
-        return self._row(account, now)
+    def settle(
+        self, key: str, reservation: str, outcome: Outcome, now: dt.datetime, policy: LockoutPolicy
+    ) -> Settled:
+        with self._db.transaction():
+            self._db.execute(
+                "DELETE FROM lockout_attempts WHERE account = ? AND id = ?", (key, reservation)
+            )
+            state = self._row(key, now)
+            if outcome is Outcome.WRONG:
+                settled = _after_wrong(state, now, policy)
+                if settled.state != state:
+                    until = settled.state.blocked_until
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO lockout VALUES (?, ?, ?)",
+                        (key, settled.state.failures, until.timestamp() if until else None),
+                    )
+                return settled
+            if outcome is Outcome.RIGHT and not state.blocked(now):
+                self._db.execute("DELETE FROM lockout WHERE account = ?", (key,))
+                return Settled(CLEAR, accepted=True)
+            return Settled(state)
 
-    def clear(self, account: str) -> None:
-        self._db.execute("DELETE FROM lockout WHERE account = ?", (account,))
+    def state(self, key: str, now: dt.datetime) -> LockState:
+        return self._row(key, now)
 
-    def release(self, account: str, now: dt.datetime) -> bool:
-        row = self._db.one(
-            "DELETE FROM lockout WHERE account = ? RETURNING blocked_until", (account,)
-        )
+    def release(self, key: str, now: dt.datetime) -> bool:
+        row = self._db.one("DELETE FROM lockout WHERE account = ? RETURNING blocked_until", (key,))
         return bool(row and row[0] is not None and now.timestamp() < row[0])
 
     def close(self) -> None:
         self._db.close()
 
 
+class Attempt:
+    """One reserved attempt (see :meth:`Lockout.attempt`); settled once."""
+
+    def __init__(self, lockout: Lockout, key: str, reservation: str) -> None:
+        self.lockout = lockout
+        self.key = key
+        self.reservation = reservation
+        self.settled: Settled | None = None
+
+    def _settle(self, outcome: Outcome) -> Settled:
+        if self.settled is not None:
+            raise RuntimeError("an attempt is settled once")
+        lockout = self.lockout
+        now = lockout.now()
+        self.settled = lockout.store.settle(
+            self.key, self.reservation, outcome, now, lockout.policy
+        )
+        return self.settled
+
+    def wrong(self) -> Settled:
+        """The password (or key) was wrong: one failure counted."""
+        return self._settle(Outcome.WRONG)
+
+    def right(self) -> Settled:
+        """It was right: ``accepted`` unless the account was blocked meanwhile."""
+        return self._settle(Outcome.RIGHT)
+
+    def void(self) -> Settled:
+        """No result that counts: the reservation is given back."""
+        return self._settle(Outcome.VOID)
+
+
 class Lockout:
-    """What a portal calls around its password check."""
+    """What a portal calls around a password (or any guessable secret) check."""
 
     def __init__(self, store: LockoutStore, policy: LockoutPolicy | None = None) -> None:
         self.store = store
         self.policy = policy or LockoutPolicy()
 
     @staticmethod
-    def _now(now: dt.datetime | None) -> dt.datetime:
-        return now or dt.datetime.now(dt.UTC)
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
 
-    def check(self, account: str, now: dt.datetime | None = None) -> None:
-        """Before checking a password: a blocked account is refused without looking at it."""
-        now = self._now(now)
-        state = self.store.state(account, now)
-        if state.blocked(now):
-            raise AccountBlocked(state.minutes_left(now))
+    @contextmanager
+    def attempt(self, key: str) -> Iterator[Attempt]:
+        """A reserved attempt for ``key``, or :class:`AccountBlocked` before anything is
+        checked. Settle it with ``wrong()``, ``right()`` or ``void()``; one left unsettled
+        (an exception in the check) is given back."""
+        now = self.now()
+        reserved = self.store.reserve(key, now, self.policy)
+        if reserved.id is None:
+            assert reserved.until is not None
+            raise AccountBlocked(
+                LockState(self.policy.max_failures, reserved.until).minutes_left(now)
+            )
+        attempt = Attempt(self, key, reserved.id)
+        try:
+            yield attempt
+        finally:
+            if attempt.settled is None:
+                attempt.void()
 
-    def failed(self, account: str, now: dt.datetime | None = None) -> LockState:
-        """A wrong password; the state after it (blocked at the policy's count)."""
-        return self.store.record_failure(account, self._now(now), self.policy)
+    def state(self, key: str) -> LockState:
+        return self.store.state(key, self.now())
 
-    def succeeded(self, account: str) -> None:
-        """The right password (on an account that was not blocked): the count starts over."""
-        self.store.clear(account)
-
-    def unblock_by_card(self, account: str, now: dt.datetime | None = None) -> bool:
-        """A valid CPS login of the account's professional: blocked or not, the account is
-        usable at once. Whether it was blocked (for the event journal)."""
-        return self.store.release(account, self._now(now))
+    def release(self, key: str, now: dt.datetime | None = None) -> bool:
+        """Failures and any block forgotten: a valid CPS login of the account's
+        professional (blocked or not, the account is usable at once), a reset by e-mail
+        link. Whether it was blocked (for the event journal)."""
+        return self.store.release(key, now or self.now())

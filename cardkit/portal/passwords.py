@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cardkit.errors import CardkitError
+from cardkit.portal.messages import text
+from cardkit.portal.outcomes import Refused
 
 #: The alphabet of temporary passwords (no 0/O, 1/l/I).
 UPPER, LOWER, DIGITS, SPECIAL = (
@@ -35,7 +37,7 @@ class WeakPassword(CardkitError, ValueError):
     http_status = 400
 
     def __init__(self, missing: list[str]) -> None:
-        super().__init__("Le mot de passe doit contenir " + ", ".join(missing) + ".")
+        super().__init__(text("password_weak", missing=", ".join(missing)))
         self.missing = missing
 
 
@@ -47,18 +49,27 @@ class PasswordPolicy:
         """What the password lacks, as the page should say it (French)."""
         missing = []
         if len(password) < self.min_length:
-            missing.append(f"au moins {self.min_length} caractères")
+            missing.append(text("password_min_length", count=self.min_length))
         if len(password) > MAX_LENGTH:
-            missing.append(f"au plus {MAX_LENGTH} caractères")
+            missing.append(text("password_max_length", count=MAX_LENGTH))
         if not any(c.isupper() for c in password):
-            missing.append("une lettre majuscule")
+            missing.append(text("password_upper"))
         if not any(c.islower() for c in password):
-            missing.append("une lettre minuscule")
+            missing.append(text("password_lower"))
         if not any(c.isdigit() for c in password):
-            missing.append("un chiffre")
+            missing.append(text("password_digit"))
         if not any(not c.isalnum() and not c.isspace() for c in password):
-            missing.append("un caractère spécial (par exemple ! ? @ # %)")
+            missing.append(text("password_special"))
         return missing
+
+    def refusal(self, password: str, confirmation: str) -> Refused | None:
+        """What is wrong with a new password typed twice; None if nothing."""
+        missing = self.problems(password)
+        if missing:
+            return Refused("password_weak", {"missing": ", ".join(missing)})
+        if password != confirmation:
+            return Refused("passwords_differ")
+        return None
 
     def check(self, password: str) -> None:
         missing = self.problems(password)
@@ -91,7 +102,7 @@ class PasswordHasher:
 
     def hash(self, password: str) -> str:
         if len(password) > MAX_LENGTH:
-            raise WeakPassword([f"au plus {MAX_LENGTH} caractères"])
+            raise WeakPassword([text("password_max_length", count=MAX_LENGTH)])
         return str(self._argon2.hash(password))
 
     def verify(self, stored: str, password: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cardkit.auth import RevocationPolicy
+from cardkit.pcsc_bridge.contract import DEFAULT_PORT
 
 
 @click.group("portal")
@@ -17,7 +18,7 @@ def portal_group() -> None:
 
 
 def _check_store(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from mocks.portal.app import parse_store
+    from cardkit.portal import parse_store
 
     try:
         parse_store(value)
@@ -53,7 +54,7 @@ def _portal(store: str, records: str, **options: Any) -> Any:
 
 @portal_group.command("run")
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--bridge-port", type=int, default=38470, show_default=True)
+@click.option("--bridge-port", type=int, default=DEFAULT_PORT, show_default=True)
 @click.option(
     "--origin",
     default=None,
@@ -99,9 +100,10 @@ def portal_run(
         bridge_port=bridge_port,
         revocation=RevocationPolicy(revocation),
         session_follows_card=session_follows_card,
+        demo=seed == "demo",
     )
     if seed == "demo":
-        seed_demo(app.state.portal)
+        seed_demo(app.state.site.doors)
     click.echo(f"portal on {origin}/identification (bridge port {bridge_port})", err=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -119,7 +121,7 @@ def portal_accounts(store: str, records: str, as_json: bool) -> None:
     demo = {row[3] or row[4] for row in ACCOUNTS}
 
     app = _portal(store, records)
-    seed_demo(app.state.portal)
+    seed_demo(app.state.site.doors)
     rows = [
         {
             "name": a.display_name,
@@ -130,7 +132,7 @@ def portal_accounts(store: str, records: str, as_json: bool) -> None:
             "card": a.card_key,
             "password": DEMO_PASSWORD if (a.am_number or a.finess) in demo else None,
         }
-        for a in app.state.portal.data.all()
+        for a in app.state.site.stores.accounts.all()
     ]
     nir, iban = DEMO_SECURITY_KEY
     key = {"am_number": "751234567", "nir": nir, "iban_last4": iban}

@@ -13,12 +13,7 @@ insurer's file on professionals the account-creation doors are checked against.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from mocks.portal.data import Dossier
-
-if TYPE_CHECKING:
-    from mocks.portal.app import Portal
+from cardkit.portal import Doors, Dossier
 
 DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 - the demo accounts' published password
 
@@ -55,21 +50,23 @@ DOSSIERS = (
 )  # fmt: skip
 
 
-def seed_demo(portal: Portal) -> list[dict[str, str]]:
+def seed_demo(doors: Doors) -> list[dict[str, str]]:
     """Create what is missing of the demo data; the accounts created (identifiers and the
     demo password, shown by ``cardkit portal accounts``, demo only)."""
     out = []
-    hashed = portal.hasher.hash(DEMO_PASSWORD)
-    with portal.db.transaction():
+    stores = doors.stores
+    hashed = doors.hasher.hash(DEMO_PASSWORD)
+    with stores.db.transaction():
         for dossier in DOSSIERS:
-            portal.data.add_dossier(dossier)
+            stores.insurer.add(dossier)
         for kind, name, email, am, finess, key, card in ACCOUNTS:
-            if portal.data.by_identifier(am or finess or ""):
+            if stores.accounts.by_identifier(am or finess or ""):
                 continue
-            portal.data.create(
+            stores.accounts.create(
                 kind=kind,
                 display_name=name,
                 email=email,
+                email_verified=True,
                 am_number=am,
                 finess=finess,
                 card_key=key,

@@ -23,6 +23,53 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+#: Run in every page before its own scripts: a Content Security Policy violation becomes a
+#: console line the watcher reads (Chromium reports some only as events).
+_WATCH_CSP = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
+});
+"""
+
+
+class WatchedBrowser:
+    """The module's Chromium, whose pages report what must never happen in a flow:
+    a Content Security Policy violation, an uncaught script error. Checked after each test
+    (:func:`no_csp_violation`)."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self.problems: list[str] = []
+
+    def new_page(self, **options: Any) -> Any:
+        page = self._browser.new_page(**options)
+        page.add_init_script(_WATCH_CSP)
+
+        def console(message: Any) -> None:
+            text = message.text
+            if text.startswith("CSP violation") or "Content Security Policy" in text:
+                self.problems.append(text)
+
+        page.on("console", console)
+        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No page a browser test opened saw a CSP violation or an uncaught script error."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    watched = request.getfixturevalue("browser")
+    watched.problems.clear()
+    yield
+    assert not watched.problems, watched.problems
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Module-scoped: Playwright's sync API keeps an event loop running in this thread while
@@ -37,7 +84,7 @@ def browser() -> Iterator[Any]:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
         )
-        yield chromium
+        yield WatchedBrowser(chromium)
         chromium.close()
 
 

@@ -169,7 +169,7 @@ def test_account_creation_by_card(
     ("Continuer"); a plain CPE is told why not."""
     card_process(profile)
     site, _agent = portal(pin=pin)
-    site.portal.db.execute("DELETE FROM accounts WHERE card_key LIKE 'CPE:%'")  # no account
+    site.site.stores.db.execute("DELETE FROM accounts WHERE card_key LIKE 'CPE:%'")  # no account
     page = browser.new_page(viewport={"width": 1100, "height": 800})
     login_by_card(page, site.origin)
     page.wait_for_url(site.origin + "/creer-compte/finaliser", timeout=30000)
@@ -251,10 +251,11 @@ def test_reset_link_shared_email_and_password_session(
 ) -> None:
     site, _agent = portal()
     origin = site.origin
-    site.portal.data.create(
+    site.site.stores.accounts.create(
         kind="ps",
         display_name="AUTRE MEDECIN",
         email="claire.lefebvre@cabinet.example",
+        email_verified=True,
         am_number="731000000",
     )
     page = browser.new_page(viewport={"width": 1100, "height": 800})

@@ -17,7 +17,6 @@ import pytest
 from cardkit.auth import create_token
 from mocks import pki
 from mocks.portal.app import DEMO_PASSWORD, PortalConfig, create_portal, seed_demo
-from mocks.portal.sessions import new_id
 from mocks.tokens import rsa_signer
 
 ORIGIN = "http://localhost:8000"
@@ -66,8 +65,10 @@ class Browser:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Any:
-    portal = create_portal(PortalConfig(origin=ORIGIN, store=str(tmp_path / "portal.db")))
-    seed_demo(portal.state.portal)
+    portal = create_portal(
+        PortalConfig(origin=ORIGIN, store=str(tmp_path / "portal.db"), demo=True)
+    )
+    seed_demo(portal.state.site.doors)
     return portal
 
 
@@ -206,13 +207,14 @@ def test_the_cps_calls_refuse_hostile_bodies(app: Any) -> None:
 
 
 def test_shared_email_must_use_the_am_number(app: Any) -> None:
-    portal = app.state.portal
-    portal.data.create(
+    site = app.state.site
+    site.stores.accounts.create(
         kind="ps",
         display_name="AUTRE",
         email="claire.lefebvre@cabinet.example",
+        email_verified=True,
         am_number="731000000",
-        password_hash=portal.hasher.hash(DEMO_PASSWORD),
+        password_hash=site.doors.hasher.hash(DEMO_PASSWORD),
     )
 
     async def flow() -> httpx.Response:
@@ -306,7 +308,7 @@ def test_two_portal_processes_on_one_store_are_one_portal(tmp_path: Path) -> Non
     data = str(tmp_path / "shared.db")
     first = create_portal(PortalConfig(origin=ORIGIN, store=data))
     second = create_portal(PortalConfig(origin=ORIGIN, store=data))
-    seed_demo(first.state.portal)
+    seed_demo(first.state.site.doors)
 
     async def flow() -> list[httpx.Response]:
         a, b = Browser(first), Browser(second)
@@ -472,7 +474,7 @@ def test_account_by_security_key(app: Any) -> None:
     assert "Votre adresse e-mail est validée" in plain(r["confirmed"])
     assert "non validée" not in plain(r["account"]) and "Création du compte" in plain(r["account"])
     assert "n'est pas proposée aux pharmacies" in plain(r["refused"])
-    assert app.state.portal.data.by_identifier("752345678") == []
+    assert app.state.site.stores.accounts.by_identifier("752345678") == []
 
 
 def test_security_key_cannot_be_guessed(app: Any) -> None:
@@ -540,12 +542,12 @@ def test_temporary_password_by_post(app: Any) -> None:
 
 
 def test_expired_temporary_password(app: Any) -> None:
-    portal = app.state.portal
-    account = portal.data.create(
-        kind="ps", display_name="EN RETARD", am_number="700000002", email_verified=0
+    site = app.state.site
+    account = site.stores.accounts.create(
+        kind="ps", display_name="EN RETARD", am_number="700000002", email_verified=False
     )
-    portal.data.set_password(
-        account.id, portal.hasher.hash("Provisoire-1!"), temporary_until=time.time() - 1
+    site.stores.accounts.set_password(
+        account.id, site.doors.hasher.hash("Provisoire-1!"), temporary_until=time.time() - 1
     )
 
     async def flow() -> httpx.Response:
@@ -566,7 +568,10 @@ def test_email_change_is_confirmed_by_link(app: Any) -> None:
         await b.get("/identification")
         await b.post("/connexion", {"identifiant": DOCTOR_AM, "mot_de_passe": DEMO_PASSWORD})
         await b.get("/compte")
-        asked = await b.post("/compte/email", {"email": "claire@nouveau.example"})
+        unproven = await b.post("/compte/email", {"email": "claire@nouveau.example"})
+        asked = await b.post(
+            "/compte/email", {"email": "claire@nouveau.example", "mot_de_passe": DEMO_PASSWORD}
+        )
         before = await b.get("/compte")
         token = mailed_link(await b.get("/courrier"), "/compte/email/valider")
         shown = await b.get(f"/compte/email/valider?lien={token}")
@@ -576,6 +581,9 @@ def test_email_change_is_confirmed_by_link(app: Any) -> None:
         return locals()
 
     r = run(flow())
+    assert "saisissez votre mot de passe, ou reconnectez-vous avec votre carte CPS" in plain(
+        r["unproven"]
+    )
     assert "Un lien de confirmation a été envoyé à claire@nouveau.example" in plain(r["asked"])
     assert "claire.lefebvre@cabinet.example" in plain(r["before"])  # nothing changed yet
     assert "Valider mon adresse e-mail" in plain(r["shown"])  # a GET changes nothing
@@ -603,7 +611,7 @@ FORMS = {
 
 
 def _stored(app: Any) -> dict[str, int]:
-    db = app.state.portal.db
+    db = app.state.site.stores.db
     tables = ("accounts", "outbox", "links", "events", "lockout", "nonces")
     counts = {t: db.one(f"SELECT count(*) FROM {t}")[0] for t in tables}
     counts["signed_in"] = db.one("SELECT count(*) FROM sessions WHERE data LIKE '%account%'")[0]
@@ -704,31 +712,31 @@ def test_replayed_token_and_token_for_another_origin(app: Any) -> None:
 
 
 def test_expired_sessions_are_purged(app: Any) -> None:
-    portal = app.state.portal
+    """The first new visitor of a while purges what expired (sessions, challenges, links)."""
+    stores = app.state.site.stores
     for _ in range(5):
-        portal.sessions.save(new_id(), {"pending": {}})
-    portal.db.execute("UPDATE sessions SET expires = 0")
-    portal._next_purge = 0.0
+        stores.sessions.create({"pending": {}})
+    stores.db.execute("UPDATE sessions SET expires = 0")
 
     async def flow() -> httpx.Response:
         return await Browser(app).get("/identification")
 
     run(flow())
-    assert portal.sessions.count() == 0  # a new visitor's session holds nothing yet
+    assert stores.sessions.count() == 1  # the new visitor's own
 
 
-def test_visitors_cost_no_session_row_and_the_page_carries_the_challenge(app: Any) -> None:
-    """The identification page stores nothing (its CSRF token and challenge are MACs of the
-    session id) and its challenge logs in without asking for another; an id nobody stored,
-    even a well-formed one a visitor made up, is an empty session."""
-    portal = app.state.portal
+def test_the_page_carries_the_challenge_and_keeps_its_session(app: Any) -> None:
+    """A visitor's session is stored once and kept across pages (its cookie set once); the
+    identification page's challenge logs in without asking for another; a cookie that is not
+    an id at all is replaced."""
+    stores = app.state.site.stores
     key, cert = pki.card_credentials("cps-doctor", "auth")
 
     async def flow() -> dict[str, Any]:
         b = Browser(app)
         page = await b.get("/identification")
-        await b.get("/identification")
-        rows = portal.sessions.count()
+        again = await b.get("/identification")
+        rows = stores.sessions.count()
         nonce = re.search(r'data-nonce="([^"]+)"', page.text)
         assert nonce is not None
         token = create_token(rsa_signer(key), cert, ORIGIN, nonce.group(1)).to_json()
@@ -738,19 +746,16 @@ def test_visitors_cost_no_session_row_and_the_page_carries_the_challenge(app: An
             headers={"X-CSRF-Token": b.csrf},
         )
         home = await b.get("/accueil")
-        stranger = Browser(app)
-        stranger.client.cookies.set("portail_session", new_id())
-        made_up = await stranger.get("/accueil")
         junk = Browser(app)
         junk.client.cookies.set("portail_session", "x" * 500)
         replaced = await junk.get("/identification")
         return locals()
 
     r = run(flow())
-    assert r["rows"] == 0
+    assert "set-cookie" in r["page"].headers and "set-cookie" not in r["again"].headers
+    assert r["rows"] == 1
     assert r["logged"].status_code == 200 and r["home"].url.path == "/accueil"
-    assert portal.sessions.count() == 1  # the signed-in session
-    assert r["made_up"].url.path == "/identification"
+    assert stores.sessions.count() == 2  # the signed-in session, the junk visitor's
     cookie = r["replaced"].headers["set-cookie"]
     assert cookie.startswith("portail_session=") and "x" * 43 not in cookie
 

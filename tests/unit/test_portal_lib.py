@@ -21,9 +21,7 @@ from cardkit.auth import (
 )
 from cardkit.identity import identity_from_certificate
 from cardkit.portal import (
-    AccountBlocked,
     EventKind,
-    Lockout,
     LockoutPolicy,
     LoginChallenges,
     MemoryLockoutStore,
@@ -35,78 +33,119 @@ from cardkit.portal import (
     account_key,
     may_create_account_by_card,
 )
+from cardkit.portal.lockout import Outcome, Settled
 from mocks import pki
 from mocks.tokens import rsa_signer
 
 ORIGIN = "https://portal.example"
 
 
-def fifty_failures_at_once(lockouts: list[Lockout], account: str, now: dt.datetime) -> list[Any]:
-    """50 wrong passwords released together, spread over ``lockouts`` (portal instances)."""
-    barrier = threading.Barrier(50)
-    states: list[Any] = []
-
-    def wrong(i: int) -> None:
-        barrier.wait()
-        states.append(lockouts[i % len(lockouts)].failed(account, now))
-
-    threads = [threading.Thread(target=wrong, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return states
-
-
 T0 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
+POLICY = LockoutPolicy(3, dt.timedelta(minutes=30))
+
+
+def wrong(store: Any, key: str, now: dt.datetime, policy: LockoutPolicy = POLICY) -> Settled:
+    reserved = store.reserve(key, now, policy)
+    assert reserved.id is not None, "refused"
+    settled: Settled = store.settle(key, reserved.id, Outcome.WRONG, now, policy)
+    return settled
+
+
+def lockout_store(kind: str, tmp_path: Path) -> Any:
+    if kind == "memory":
+        return MemoryLockoutStore()
+    return SqliteLockoutStore(tmp_path / "l.db")
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_third_failure_blocks_and_card_unblocks(tmp_path: Path, kind: str) -> None:
-    store: MemoryLockoutStore | SqliteLockoutStore = (
-        MemoryLockoutStore() if kind == "memory" else SqliteLockoutStore(tmp_path / "l.db")
-    )
-    lockout = Lockout(store, LockoutPolicy(3, dt.timedelta(minutes=30)))
-    assert lockout.failed("am:731016879", T0).failures == 1
-    assert not lockout.failed("am:731016879", T0).blocked(T0)
-    third = lockout.failed("am:731016879", T0)
-    assert third.blocked(T0) and third.minutes_left(T0) == 30
-    with pytest.raises(AccountBlocked) as info:
-        lockout.check("am:731016879", T0 + dt.timedelta(minutes=12, seconds=30))
-    assert info.value.minutes_left == 18 and info.value.http_status == 423
-    assert lockout.failed("am:731016879", T0).failures == 3  # not counted while blocked
-    assert lockout.unblock_by_card("am:731016879", T0) is True
-    lockout.check("am:731016879", T0)  # usable at once
-    assert lockout.unblock_by_card("am:731016879", T0) is False  # nothing to unblock now
+    store = lockout_store(kind, tmp_path)
+    assert wrong(store, "7", T0).state.failures == 1
+    assert not wrong(store, "7", T0).state.blocked(T0)
+    third = wrong(store, "7", T0)
+    assert third.blocked_now and third.state.minutes_left(T0) == 30
+    later = T0 + dt.timedelta(minutes=12, seconds=30)
+    refused = store.reserve("7", later, POLICY)
+    assert refused.id is None and refused.until == third.state.blocked_until
+    assert store.state("7", later).minutes_left(later) == 18
+    assert store.release("7", T0) is True
+    assert store.reserve("7", T0, POLICY).id is not None  # usable at once
+    assert store.release("7", T0) is False  # nothing to unblock now
 
 
-def test_block_runs_out_and_success_resets(tmp_path: Path) -> None:
-    lockout = Lockout(SqliteLockoutStore(tmp_path / "l.db"))
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_block_runs_out_and_a_right_password_resets(tmp_path: Path, kind: str) -> None:
+    store = lockout_store(kind, tmp_path)
     for _ in range(3):
-        lockout.failed("a", T0)
-    lockout.check("a", T0 + dt.timedelta(minutes=31))  # the block ran out
-    assert lockout.failed("a", T0 + dt.timedelta(minutes=31)).failures == 1  # fresh count
-    lockout.succeeded("a")
-    assert lockout.store.state("a", T0).failures == 0
+        wrong(store, "a", T0)
+    after = T0 + dt.timedelta(minutes=31)
+    assert store.reserve("a", after, POLICY).id is not None  # the block ran out
+    assert wrong(store, "a", after).state.failures == 1  # a fresh count
+    reserved = store.reserve("a", after, POLICY)
+    assert reserved.id is not None
+    right = store.settle("a", reserved.id, Outcome.RIGHT, after, POLICY)
+    assert right.accepted and store.state("a", after).failures == 0
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_attempts_in_flight_count_and_expire(tmp_path: Path, kind: str) -> None:
+    """Three reserved attempts hold the three places: a fourth is refused, unchecked, until
+    one settles, or until a reservation outlives its ttl (a process that died)."""
+    store = lockout_store(kind, tmp_path)
+    held = [store.reserve("b", T0, POLICY) for _ in range(3)]
+    assert all(r.id for r in held)
+    refused = store.reserve("b", T0, POLICY)
+    assert refused.id is None and refused.until == T0 + POLICY.block_for
+    assert held[0].id is not None
+    store.settle("b", held[0].id, Outcome.VOID, T0, POLICY)  # given back, counts nothing
+    assert store.reserve("b", T0, POLICY).id is not None
+    expired = T0 + POLICY.reservation_ttl + dt.timedelta(seconds=1)
+    assert store.reserve("b", expired, POLICY).id is not None
+    assert store.state("b", expired).failures == 0
+
+
+def fifty_guesses_at_once(stores: list[Any], key: str, now: dt.datetime) -> list[Any]:
+    """50 wrong passwords released together, spread over ``stores`` (portal instances on
+    one shared store); each reserved one takes 10 ms to check. The outcomes: "refused" (no
+    check) or the check's settlement."""
+    barrier = threading.Barrier(50)
+    results: list[Any] = []
+
+    def guess(i: int) -> None:
+        store = stores[i % len(stores)]
+        barrier.wait()
+        reserved = store.reserve(key, now, POLICY)
+        if reserved.id is None:
+            results.append("refused")
+            return
+        time.sleep(0.01)  # the hash
+        results.append(store.settle(key, reserved.id, Outcome.WRONG, now, POLICY))
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def assert_one_block(results: list[Any]) -> None:
+    """Three checked, one of them blocking; the 47 others refused unchecked."""
+    settled = [r for r in results if r != "refused"]
+    assert len(settled) == 3 and results.count("refused") == 47
+    assert sum(s.blocked_now for s in settled) == 1
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite-two-connections"])
 def test_fifty_concurrent_failures_block_once(tmp_path: Path, kind: str) -> None:
-    """50 wrong passwords at once: blocked once, never more than 3 failures counted (two
-    SQLite connections on one file stand for two portal processes)."""
+    """Two SQLite connections on one file stand for two portal processes."""
     if kind == "memory":
         shared = MemoryLockoutStore()
-        lockouts = [Lockout(shared), Lockout(shared)]
+        stores: list[Any] = [shared, shared]
     else:
-        lockouts = [
-            Lockout(SqliteLockoutStore(tmp_path / "shared.db")),
-            Lockout(SqliteLockoutStore(tmp_path / "shared.db")),
-        ]
-    states = fifty_failures_at_once(lockouts, "am:1", T0)
-    assert max(s.failures for s in states) == 3
-    assert sorted(s.failures for s in states).count(3) == 48  # 1, 2, then blocked at 3
-    assert len({s.blocked_until for s in states if s.blocked_until}) == 1  # one block
-    assert sum(s.counted and s.blocked_until is not None for s in states) == 1  # said once
+        stores = [SqliteLockoutStore(tmp_path / "shared.db") for _ in range(2)]
+    assert_one_block(fifty_guesses_at_once(stores, "am:1", T0))
+    assert stores[0].state("am:1", T0).failures == 3
 
 
 def test_login_challenge_is_bound_to_its_session() -> None:
@@ -142,11 +181,11 @@ def test_login_challenge_is_bound_to_its_session() -> None:
 def test_card_rules(profile: str, allowed: bool, key_prefix: str | None) -> None:
     who = identity_from_certificate(pki.card_credentials(profile, "auth")[1])
     decision = may_create_account_by_card(who)
-    assert decision.allowed is allowed and decision.reason
+    assert decision.allowed is allowed and decision.message
     if key_prefix:
         assert account_key(who).startswith(key_prefix)
     if not allowed:
-        assert "CPE transporteur" in decision.reason
+        assert "CPE transporteur" in decision.message
 
 
 def test_password_policy_names_what_is_missing() -> None:

@@ -1,6 +1,7 @@
-"""The mock portal's session stores, SQLite and Redis, held to the same rules: an id is stored
-only when saved or rotated to, a save keeps a live session's expiry and gives a new or
-expired one the full lifetime, a rotation leaves nothing under the old id."""
+"""cardkit.portal's session stores, SQLite and Redis, held to the same rules: ids are made by
+the store (a visitor's lives 2 hours, a signed-in one 8), only a stored id opens a session
+(anything else gets a fresh one), a save keeps a live session's expiry, a rotation leaves
+nothing under the old id."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from typing import Any
 
 import pytest
 
-from cardkit.sqlite import Database
-from mocks.portal.sessions import (
+from cardkit.portal.sessions import (
     SESSION_TTL,
+    VISITOR_TTL,
     RedisSessions,
-    Sessions,
+    SessionStore,
     SqliteSessions,
     new_id,
+    open_session,
     well_formed,
 )
+from cardkit.sqlite import Database
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[tuple[Sessions, Any]]:
+def store(request: pytest.FixtureRequest) -> Iterator[tuple[SessionStore, Any]]:
     """(the store, a function giving a session's seconds left, or None when absent)."""
     if request.param == "sqlite":
         sessions = SqliteSessions(Database())
@@ -49,7 +52,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[tuple[Sessions, Any]]:
         client.delete(key)
 
 
-def _expire_soon(sessions: Sessions, sid: str, seconds: float) -> None:
+def _expire_soon(sessions: SessionStore, sid: str, seconds: float) -> None:
     if isinstance(sessions, SqliteSessions):
         at = time.time() + seconds
         sessions.db.execute("UPDATE sessions SET expires = ? WHERE id = ?", (at, sid))
@@ -58,26 +61,34 @@ def _expire_soon(sessions: Sessions, sid: str, seconds: float) -> None:
         sessions.client.pexpire(sessions.prefix + sid, int(seconds * 1000))
 
 
-def test_ids_and_what_is_stored(store: tuple[Sessions, Any]) -> None:
+def test_ids_and_what_is_stored(store: tuple[SessionStore, Any]) -> None:
     sessions, left = store
-    sid = new_id()
-    assert well_formed(sid) and not well_formed(sid + "=") and not well_formed("x" * 500)
-    assert sessions.get(sid) is None and left(sid) is None  # a visitor's id: nothing stored
-    assert sessions.get("../" + sid[3:]) is None
-    sessions.save(sid, {"pending": {"door": "cle"}})
-    assert sessions.get(sid) == {"pending": {"door": "cle"}}
-    assert left(sid) == pytest.approx(SESSION_TTL.total_seconds(), abs=60)
-    new = sessions.rotate(sid, {"account": 7})
-    assert new != sid and sessions.get(new) == {"account": 7}
-    assert sessions.get(sid) is None and left(sid) is None
+    made_up = new_id()
+    assert well_formed(made_up) and not well_formed(made_up + "=")
+    assert not well_formed("x" * 500) and not well_formed(None)
+    assert sessions.get(made_up) is None and left(made_up) is None
+    assert sessions.get("../" + made_up[3:]) is None
+    opened = open_session(sessions, made_up)  # never issued: a fresh one, stored
+    assert opened.fresh and opened.id != made_up and sessions.get(opened.id) == {}
+    assert left(opened.id) == pytest.approx(VISITOR_TTL.total_seconds(), abs=60)
+    assert sessions.get(made_up) is None
+    again = open_session(sessions, opened.id)
+    assert not again.fresh and again.id == opened.id
+    sessions.save(opened.id, {"pending": {"door": "cle"}})
+    assert sessions.get(opened.id) == {"pending": {"door": "cle"}}
+    new = sessions.rotate(opened.id, {"account": 7})
+    assert new != opened.id and sessions.get(new) == {"account": 7}
+    assert left(new) == pytest.approx(SESSION_TTL.total_seconds(), abs=60)
+    assert sessions.get(opened.id) is None and left(opened.id) is None
     sessions.drop(new)
     assert sessions.get(new) is None
 
 
-def test_save_keeps_a_live_expiry_and_renews_an_expired_one(store: tuple[Sessions, Any]) -> None:
+def test_save_keeps_a_live_expiry_and_renews_an_expired_one(
+    store: tuple[SessionStore, Any],
+) -> None:
     sessions, left = store
-    sid = new_id()
-    sessions.save(sid, {"step": 1})
+    sid = sessions.create({"step": 0})
     _expire_soon(sessions, sid, 600)
     sessions.save(sid, {"step": 2})
     assert sessions.get(sid) == {"step": 2}
@@ -88,4 +99,4 @@ def test_save_keeps_a_live_expiry_and_renews_an_expired_one(store: tuple[Session
         assert sessions.get(sid) is None
         sessions.save(sid, {"step": 3})
         assert sessions.get(sid) == {"step": 3}
-        assert left(sid) == pytest.approx(SESSION_TTL.total_seconds(), abs=60)
+        assert left(sid) == pytest.approx(VISITOR_TTL.total_seconds(), abs=60)

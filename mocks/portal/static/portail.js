@@ -6,32 +6,20 @@ const body = document.body;
 const csrf = body.dataset.csrf;
 const bridge = new CardkitBridge({ port: Number(body.dataset.bridgePort) });
 
-// What each failure means for the person at the desk, and what to do.
-const MESSAGES = {
-  agent_not_running:
-    "Le logiciel de lecture des cartes ne répond pas : vérifiez qu'il est installé et démarré " +
-    "(voir « Configurer »), puis réessayez.",
-  browser_blocked:
-    "Votre navigateur bloque l'accès au lecteur de cartes pour ce site. " +
-    "Autorisez l'accès au réseau local : icône à gauche de l'adresse, « Paramètres du site ».",
-  card_absent: "Aucune carte CPS dans le lecteur : insérez votre carte et réessayez.",
-  card_unknown: "La carte insérée n'est pas une carte CPS ou CPE.",
-  pin_wrong: "Code PIN incorrect.",
-  pin_blocked:
-    "Votre carte est bloquée (code PIN) : débloquez-la avec le code PUK reçu avec la carte.",
-  pin_cancelled: "Saisie du code PIN annulée.",
-  pin_cooldown: "Patientez quelques secondes avant de recommencer.",
-  consent_denied: "Vous avez refusé que ce site utilise vos cartes (voir « Configurer »).",
-  busy: "Le lecteur est occupé : réessayez dans un instant.",
-  reader_unavailable: "Aucun lecteur de cartes n'est disponible : branchez le lecteur.",
-  timeout: "Le lecteur ou la saisie du code PIN n'a pas répondu à temps.",
-};
+// What each failure means for the person at the desk, and what to do: the portal's message
+// catalogue (cardkit.portal.messages), embedded in the page, so the page and the server
+// never word a failure twice.
+const MESSAGES = JSON.parse(document.getElementById("messages").textContent);
 
-function explain(error) {
+function explain(error, context = "cps") {
+  if (error.said) return error.said;
   if (error.code === "pin_wrong" && error.triesLeft != null) {
-    return `Code PIN incorrect : il reste ${error.triesLeft} essai(s).`;
+    return MESSAGES.pin_wrong_tries.replace("{tries_left}", error.triesLeft);
   }
-  return MESSAGES[error.code] || error.message || "La connexion a échoué.";
+  if (context === "vitale" && ["card_absent", "card_unknown"].includes(error.code)) {
+    return MESSAGES[error.code.replace("card", "vitale")];
+  }
+  return MESSAGES[error.code] || error.message || MESSAGES.bridge_failed;
 }
 
 async function post(url, data) {
@@ -42,7 +30,10 @@ async function post(url, data) {
     credentials: "same-origin",
   });
   const json = await answer.json().catch(() => ({}));
-  if (!answer.ok) throw Object.assign(new Error(json.message || "erreur"), json);
+  if (!answer.ok) {
+    // The portal's own refusal, already worded by its catalogue.
+    throw Object.assign(new Error(json.message), { code: json.code, said: json.message });
+  }
   return json;
 }
 
@@ -123,9 +114,7 @@ if (readButton) {
       }
       document.getElementById("beneficiaries").classList.remove("hidden");
     } catch (error) {
-      show("vitale-error", error.code === "card_absent"
-        ? "Aucune carte Vitale dans le lecteur : insérez-la et réessayez."
-        : explain(error));
+      show("vitale-error", explain(error, "vitale"));
     }
   });
 }
