@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from agent.audit import AuditLog
 from agent.consent import ConsentStore
@@ -45,7 +45,9 @@ from cardkit.pcsc_bridge.contract import (
     ReaderPayload,
     StatusPayload,
     TokenPayload,
+    VersionPayload,
     VitalePayload,
+    endpoint,
 )
 from cardkit.transport import CardEvent, ReaderBackend, ReaderBusy, ReaderMonitor, ReaderState
 from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT
@@ -54,6 +56,14 @@ from cardkit.vitale.source import PcscVitaleSource
 log = logging.getLogger(__name__)
 
 MAX_SUBSCRIBERS = 32
+#: What the consent dialog says each action of the endpoint table does ("... vous
+#: identifier avec votre carte CPS ?").
+CONSENT_QUESTIONS = {
+    "identify": "vous identifier avec votre carte CPS",
+    "read_vitale": "lire la carte Vitale du patient",
+}
+AUTH = endpoint("authenticate")
+VITALE = endpoint("read_vitale")
 #: Seconds a site must wait before prompting again after a cancelled or wrong PIN.
 PIN_COOLDOWN = 10.0
 MONITOR_WAIT = 10.0
@@ -144,12 +154,14 @@ class AgentService:
                 }
             )
         return {
-            "name": "cardkit-agent",
-            "version": __version__,
+            **self.version(),
             "state": "running",
             "pin_provider": self.prompt.name,
             "readers": readers,
         }
+
+    def version(self) -> VersionPayload:
+        return {"name": "cardkit-agent", "version": __version__}
 
     # --- shared steps ---
 
@@ -227,11 +239,11 @@ class AgentService:
         not be pushed into typing in a hurry, and tries are too few to spend in bursts."""
         self._cooldowns[origin] = time.monotonic() + self.pin_cooldown
 
-    def authenticate(self, origin: str, nonce: str, card: str | None) -> TokenPayload:
-        with self._audited("auth", origin, "/v1/auth") as audit:
+    def authenticate(self, origin: str, nonce: str, card: str | None = None) -> TokenPayload:
+        with self._audited("auth", origin, AUTH.path) as audit:
             check_nonce(nonce)
             self._check_cooldown(origin)
-            self._check_consent(origin, "vous identifier avec votre carte CPS")
+            self._check_consent(origin, CONSENT_QUESTIONS[str(AUTH.consent)])
             reader = self._pick(origin, CardFamily.CPS, card)
             with self._reader(reader):
                 with open_card(self.backend, reader) as connection:
@@ -283,15 +295,15 @@ class AgentService:
         except Exception as exc:  # gone already is as good as reset
             log.debug("reset after login on %s: %s", reader, exc)
 
-    def read_vitale(self, origin: str, card: str | None) -> VitalePayload:
-        with self._audited("vitale_read", origin, "/v1/vitale/read") as audit:
+    def read_vitale(self, origin: str, card: str | None = None) -> VitalePayload:
+        with self._audited("vitale_read", origin, VITALE.path) as audit:
             audit["card_type"] = "Vitale"
-            self._check_consent(origin, "lire la carte Vitale du patient")
+            self._check_consent(origin, CONSENT_QUESTIONS[str(VITALE.consent)])
             reader = self._pick(origin, CardFamily.VITALE, card)
             with self._reader(reader):
                 data = PcscVitaleSource(self.backend).read(reader)
             audit["nirs_masked"] = [b.nir.masked() for b in data.beneficiaries]
-            return data.to_dict(show_nir=True)
+            return cast(VitalePayload, data.to_dict(show_nir=True))
 
 
 def _offer(queue: asyncio.Queue[EventPayload], payload: EventPayload) -> None:

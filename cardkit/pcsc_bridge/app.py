@@ -1,15 +1,16 @@
 """The localhost bridge: the HTTP API web portals call from the browser.
 
 It does no card work itself: a :class:`BridgeService` (the agent) does, in worker threads,
-with a time limit per request. The app owns the HTTP contract: routes, JSON shapes, problem
-documents, the OpenAPI document and the browser client it serves.
+with a time limit per request. The app owns the HTTP side of the contract: one route per
+row of the endpoint table (:data:`~cardkit.pcsc_bridge.contract.ENDPOINTS`), request
+fields checked against the row's TypedDict, problem documents, and the OpenAPI document.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -18,9 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cardkit import __version__
 from cardkit.errors import CardkitError, ConsentDenied
-from cardkit.pcsc_bridge.contract import BridgeService
+from cardkit.pcsc_bridge.contract import (
+    ENDPOINTS,
+    BridgeService,
+    Endpoint,
+    Kind,
+    Text,
+    fields_of,
+)
 from cardkit.pcsc_bridge.openapi import openapi_document
 from cardkit.pcsc_bridge.peers import PeerGuard
 from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, BridgeError, problem_for
@@ -28,6 +35,8 @@ from cardkit.pcsc_bridge.security import BodyTooLarge, BridgeSecurity
 
 REQUEST_TIMEOUT = 120.0  # a PIN prompt waits for a person
 KEEPALIVE = 15.0
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _problem_response(exc: BaseException) -> JSONResponse:
@@ -51,11 +60,22 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _card_field(data: dict[str, Any]) -> str | None:
-    card = data.get("card")
-    if card is not None and (not isinstance(card, str) or not 0 < len(card) <= 200):
-        raise BridgeError(400, "bad_request", "card is a reader name")
-    return card
+def request_fields(kind: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``kind`` (a TypedDict of ``str`` fields, bounded by :class:`Text`) that
+    ``data`` holds, checked; unknown fields are ignored (a newer page may send more)."""
+    fields: dict[str, Any] = {}
+    for field in fields_of(kind):
+        value = data.get(field.name)
+        if value is None:
+            if field.required:
+                raise BridgeError(400, "bad_request", f"{field.name} (string) is required")
+            continue
+        marks = getattr(field.hint, "__metadata__", ())
+        bounds = next((m for m in marks if isinstance(m, Text)), Text())
+        if not isinstance(value, str) or not bounds.admits(value):
+            raise BridgeError(400, "bad_request", f"{field.name} is not a valid string")
+        fields[field.name] = value
+    return fields
 
 
 def create_app(
@@ -67,6 +87,7 @@ def create_app(
     control_token: str | None = None,
     peer_guard: PeerGuard | None = None,
     on_refused: Callable[[str, dict[str, Any]], None] | None = None,
+    endpoints: tuple[Endpoint, ...] = ENDPOINTS,
 ) -> BridgeSecurity:
     """The ASGI application, security middleware outermost.
 
@@ -77,68 +98,74 @@ def create_app(
     of every refusal at the front door (the agent audits them).
     """
 
-    async def call(function: Any, *args: Any) -> Any:
+    async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             with anyio.fail_after(timeout):
                 # The card work cannot be interrupted; on timeout the request is answered and
                 # the thread finishes on its own (its reader stays busy until then).
-                return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+                return await anyio.to_thread.run_sync(
+                    lambda: function(*args, **kwargs), abandon_on_cancel=True
+                )
         except TimeoutError:
             raise BridgeError(
                 504, "timeout", "the card or the user did not answer in time"
             ) from None
 
-    def not_refused(request: Request) -> None:
-        origin = request.scope.get("state", {}).get("origin")
+    def origin_of(request: Request) -> str | None:
+        """The request's origin (None: the control channel); a refused one gets nothing."""
+        origin: str | None = request.scope.get("state", {}).get("origin")
         if origin is not None and service.refused(origin):
             raise ConsentDenied("the user did not allow this site")
+        return origin
 
-    async def status(request: Request) -> Response:
-        not_refused(request)
-        # Answered from the reader monitor's snapshot: no thread hop, no PC/SC round trip.
-        return JSONResponse(service.status())
+    def quick(row: Endpoint) -> Handler:
+        async def handler(request: Request) -> Response:
+            origin_of(request)
+            # Answered from the agent's snapshot: no thread hop, no PC/SC round trip.
+            return JSONResponse(getattr(service, row.name)())
 
-    async def auth(request: Request) -> Response:
-        data = await _json_body(request)
-        nonce = data.get("nonce")
-        if not isinstance(nonce, str):
-            raise BridgeError(400, "bad_request", "nonce (string) is required")
-        origin = request.scope["state"]["origin"]
-        return JSONResponse(await call(service.authenticate, origin, nonce, _card_field(data)))
+        return handler
 
-    async def vitale(request: Request) -> Response:
-        data = await _json_body(request)
-        origin = request.scope["state"]["origin"]
-        return JSONResponse(await call(service.read_vitale, origin, _card_field(data)))
+    def card(row: Endpoint) -> Handler:
+        async def handler(request: Request) -> Response:
+            origin = origin_of(request)
+            data = await _json_body(request)
+            fields = request_fields(row.request, data) if row.request is not None else {}
+            return JSONResponse(await call(getattr(service, row.name), origin, **fields))
 
-    async def events(request: Request) -> Response:
-        not_refused(request)
-        queue = service.subscribe()
+        return handler
 
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                yield b": cardkit events\n\n"
-                while True:
-                    try:
-                        event = await asyncio.wait_for(queue.get(), KEEPALIVE)
-                    except TimeoutError:
-                        yield b": keep-alive\n\n"
-                        continue
-                    yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n".encode()
-            finally:
-                service.unsubscribe(queue)
+    def events(row: Endpoint) -> Handler:
+        async def handler(request: Request) -> Response:
+            origin_of(request)
+            queue = service.subscribe()
 
-        return StreamingResponse(
-            stream(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+            async def stream() -> AsyncIterator[bytes]:
+                try:
+                    yield b": cardkit events\n\n"
+                    while True:
+                        try:
+                            event = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                        except TimeoutError:
+                            yield b": keep-alive\n\n"
+                            continue
+                        yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n".encode()
+                finally:
+                    service.unsubscribe(queue)
+
+            return StreamingResponse(
+                stream(),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            )
+
+        return handler
+
+    handlers = {Kind.QUICK: quick, Kind.CARD: card, Kind.EVENTS: events}
+    document = openapi_document(port, endpoints)
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document(port))
-
-    async def version(request: Request) -> Response:
-        return JSONResponse({"name": "cardkit-agent", "version": __version__})
+        return JSONResponse(document)
 
     async def failed(request: Request, exc: Exception) -> Response:
         return _problem_response(exc)
@@ -151,11 +178,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/v1/status", status, methods=["GET"]),
-            Route("/v1/version", version, methods=["GET"]),
-            Route("/v1/events", events, methods=["GET"]),
-            Route("/v1/auth", auth, methods=["POST"]),
-            Route("/v1/vitale/read", vitale, methods=["POST"]),
+            *(Route(r.path, handlers[r.kind](r), methods=[r.method]) for r in endpoints),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
         exception_handlers={
@@ -169,6 +192,8 @@ def create_app(
         app,
         port=port,
         allowed_origins=allowed_origins,
+        control_paths=frozenset(r.path for r in endpoints if r.control),
+        methods=frozenset(r.method for r in endpoints),
         control_token=control_token,
         peer_guard=peer_guard,
         on_refused=on_refused,

@@ -1,16 +1,55 @@
-"""What the bridge and the agent exchange: the service interface and its payloads.
+"""The bridge's contract, in one place: its endpoint table, the JSON shapes of requests and
+answers, and the service the agent provides.
 
-The JSON shapes are the bridge's public contract (documented in its OpenAPI document);
-typing them here keeps the agent, the bridge and the Python client on one definition.
+Routes (:mod:`cardkit.pcsc_bridge.app`), the OpenAPI document
+(:mod:`cardkit.pcsc_bridge.openapi`), the Python client (:mod:`cardkit.pcsc_bridge.client`)
+and the control channel's reach (:mod:`cardkit.pcsc_bridge.security`) are all built from
+:data:`ENDPOINTS`. Adding an endpoint is a row here, the agent's method of the same name, and
+their tests; the browser client (``client.js``) is checked against the table by a test.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol, TypedDict
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, Any, NotRequired, Protocol, TypedDict
 
 #: The bridge's port on loopback, fixed so that portals find it (overridable per agent).
 DEFAULT_PORT = 38470
+
+
+@dataclass(frozen=True)
+class Text:
+    """Bounds of a string field (``Annotated[str, Text(1, 200)]``): checked on every
+    request, stated in the OpenAPI document."""
+
+    min_length: int = 0
+    max_length: int | None = None
+
+    def admits(self, value: str) -> bool:
+        too_long = self.max_length is not None and len(value) > self.max_length
+        return self.min_length <= len(value) and not too_long
+
+
+Reader = Annotated[str, Text(1, 200)]
+
+
+# --- requests ---
+
+
+class AuthRequest(TypedDict):
+    #: The portal's challenge (its format is the agent's to check: ``nonce_invalid``).
+    nonce: Annotated[str, Text(1, 256)]
+    card: NotRequired[Reader]  # the reader holding the card (several cards inserted)
+
+
+class CardRequest(TypedDict):
+    card: NotRequired[Reader]
+
+
+# --- answers ---
 
 
 class CardPayload(TypedDict):
@@ -34,6 +73,11 @@ class StatusPayload(TypedDict):
     readers: list[ReaderPayload]
 
 
+class VersionPayload(TypedDict):
+    name: str
+    version: str
+
+
 class TokenPayload(TypedDict):
     """A ``cardkit:1`` login token (see :class:`cardkit.auth.token.AuthToken`)."""
 
@@ -45,19 +89,154 @@ class TokenPayload(TypedDict):
     app_version: str
 
 
+class InsurancePayload(TypedDict):
+    scheme: str | None
+    caisse: str | None
+    centre: str | None
+
+
+class BeneficiaryPayload(TypedDict):
+    surname: str
+    first_name: str
+    birth_date: str | None  # YYYYMMDD as on the card (not always a calendar date)
+    insured: bool
+    nir: str | None
+    nir_masked: str
+    nationality: str | None
+    insurance: InsurancePayload | None
+
+
+class VitalePayload(TypedDict):
+    """``VitaleCardData.to_dict(show_nir=True)``."""
+
+    card: str
+    valid_from: str | None
+    beneficiaries: list[BeneficiaryPayload]
+
+
 class EventPayload(TypedDict):
     kind: str
     reader: str
     atr: str | None
 
 
-#: ``VitaleCardData.to_dict(show_nir=True)``: card, valid_from, beneficiaries.
-VitalePayload = dict[str, Any]
+# --- the table ---
+
+
+class Kind(Enum):
+    #: Answered at once, on the event loop (from the agent's snapshot).
+    QUICK = "quick"
+    #: Card work: blocks (a PIN typed, a card read), in a worker thread, with a time limit.
+    CARD = "card"
+    #: Server-sent events (the service's ``subscribe``/``unsubscribe``).
+    EVENTS = "events"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    #: The agent's method that answers it, and the Python client's.
+    name: str
+    method: str
+    path: str
+    summary: str
+    kind: Kind
+    #: The JSON body's fields (a TypedDict), or None: no body.
+    request: type | None = None
+    #: The answer (a TypedDict), or the event a stream sends.
+    response: type | None = None
+    #: The HTTP statuses of its refusals (problem documents), besides the front door's.
+    errors: tuple[int, ...] = ()
+    #: What the person is asked to allow for this site (an action of the consent store).
+    consent: str | None = None
+    #: Also open to the control channel: local tools of the agent's own user.
+    control: bool = False
+
+
+CARD_ERRORS = (400, 401, 403, 409, 423, 429, 502, 503, 504)
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "status",
+        "GET",
+        "/v1/status",
+        "Agent version, state, PIN provider, readers and cards",
+        Kind.QUICK,
+        response=StatusPayload,
+        errors=(403,),
+        control=True,
+    ),
+    Endpoint(
+        "version",
+        "GET",
+        "/v1/version",
+        "Agent name and version",
+        Kind.QUICK,
+        response=VersionPayload,
+        errors=(403,),
+        control=True,
+    ),
+    Endpoint(
+        "events",
+        "GET",
+        "/v1/events",
+        "Server-sent events of reader and card changes",
+        Kind.EVENTS,
+        response=EventPayload,
+        errors=(403, 503),
+    ),
+    Endpoint(
+        "authenticate",
+        "POST",
+        "/v1/auth",
+        "The cardkit:1 token of the inserted CPS/CPE for the request's origin (the agent asks "
+        "the PIN; it never travels over HTTP)",
+        Kind.CARD,
+        request=AuthRequest,
+        response=TokenPayload,
+        errors=CARD_ERRORS,
+        consent="identify",
+    ),
+    Endpoint(
+        "read_vitale",
+        "POST",
+        "/v1/vitale/read",
+        "The people on the inserted Vitale card, with their NIRs",
+        Kind.CARD,
+        request=CardRequest,
+        response=VitalePayload,
+        errors=CARD_ERRORS,
+        consent="read_vitale",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    hint: Any  # NotRequired[...] removed, Annotated[...] kept
+    required: bool
+
+
+def fields_of(kind: type) -> list[Field]:
+    """A TypedDict's fields in order. Whether a field is required is read from its own
+    hint (``NotRequired[...]``): with postponed annotations, ``__required_keys__`` cannot
+    see it on Python 3.11."""
+    out = []
+    for name, hint in typing.get_type_hints(kind, include_extras=True).items():
+        optional = typing.get_origin(hint) is NotRequired
+        out.append(Field(name, typing.get_args(hint)[0] if optional else hint, not optional))
+    return out
+
+
+def endpoint(name: str, endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> Endpoint:
+    return next(e for e in endpoints if e.name == name)
 
 
 class BridgeService(Protocol):
-    """What the agent provides to the bridge. ``status`` and ``subscribe`` answer at once
-    (the bridge calls them on its event loop); the others block, in worker threads.
+    """What the agent provides to the bridge: one method per endpoint of the table, named
+    after it. ``QUICK`` methods take nothing and answer at once (the bridge calls them on
+    its event loop); ``CARD`` methods take the request's origin and its fields, and block,
+    in worker threads; an ``EVENTS`` endpoint uses ``subscribe``/``unsubscribe``.
 
     Refusals are raised as :class:`cardkit.errors.CardkitError` subclasses; the bridge turns
     them into problem documents with the status and code each class declares.
@@ -65,13 +244,15 @@ class BridgeService(Protocol):
 
     def status(self) -> StatusPayload: ...
 
+    def version(self) -> VersionPayload: ...
+
     def refused(self, origin: str) -> bool:
         """The user refused this origin: it gets nothing but the refusal (not even status)."""
         ...
 
-    def authenticate(self, origin: str, nonce: str, card: str | None) -> TokenPayload: ...
+    def authenticate(self, origin: str, nonce: str, card: str | None = None) -> TokenPayload: ...
 
-    def read_vitale(self, origin: str, card: str | None) -> VitalePayload: ...
+    def read_vitale(self, origin: str, card: str | None = None) -> VitalePayload: ...
 
     def subscribe(self) -> asyncio.Queue[EventPayload]: ...
 

@@ -1,11 +1,15 @@
-"""The bridge's OpenAPI 3.1 document (served at /openapi.json)."""
+"""The bridge's OpenAPI 3.1 document (served at /openapi.json), built from the endpoint
+table: paths from its rows, schemas from their TypedDicts."""
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from cardkit import __version__
 from cardkit.errors import registry
+from cardkit.pcsc_bridge.contract import ENDPOINTS, Endpoint, Kind, Text, fields_of
 
 #: Refusals the bridge makes itself, before any service call.
 BRIDGE_CODES = frozenset(
@@ -23,6 +27,8 @@ BRIDGE_CODES = frozenset(
         "internal_error",
     }
 )
+#: What the front door answers before any endpoint: wrong Host or Origin, body, overload.
+FRONT_DOOR_ERRORS = (403, 413, 415, 503)
 
 
 def problem_codes() -> list[str]:
@@ -30,6 +36,57 @@ def problem_codes() -> list[str]:
     (``cardkit.errors.registry``); documented, not an enum, so a new code never breaks a
     client that validates answers against this document."""
     return sorted(BRIDGE_CODES | set(registry()))
+
+
+def is_typed_dict(kind: Any) -> bool:
+    return isinstance(kind, type) and typing.is_typeddict(kind)
+
+
+class Schemas:
+    """JSON Schemas of Python types; each TypedDict once, under components/schemas."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def of(self, kind: Any) -> dict[str, Any]:
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if origin is typing.Annotated:
+            schema = self.of(args[0])
+            for mark in args[1:]:
+                if isinstance(mark, Text):
+                    schema["minLength"] = mark.min_length
+                    if mark.max_length is not None:
+                        schema["maxLength"] = mark.max_length
+            return schema
+        if origin in (typing.Union, types.UnionType):
+            return {"anyOf": [self.of(a) for a in args]}
+        if origin is list:
+            return {"type": "array", "items": self.of(args[0])}
+        if origin is dict:
+            return {"type": "object"}
+        if is_typed_dict(kind):
+            return self._object(kind)
+        simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
+        if kind is type(None):
+            return {"type": "null"}
+        if kind in simple:
+            return {"type": simple[kind]}
+        return {}  # Any
+
+    def _object(self, kind: type) -> dict[str, Any]:
+        name = kind.__name__
+        if name not in self.components:
+            self.components[name] = {}  # a placeholder: recursion stops here
+            fields = fields_of(kind)
+            properties = {f.name: self.of(f.hint) for f in fields}
+            required = [f.name for f in fields if f.required]
+            self.components[name] = {
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                **({"description": kind.__doc__.strip()} if kind.__doc__ else {}),
+            }
+        return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _problem_ref() -> dict[str, Any]:
@@ -41,15 +98,50 @@ def _problem_ref() -> dict[str, Any]:
     }
 
 
-def openapi_document(port: int) -> dict[str, Any]:
-    card_field: dict[str, Any] = {"type": "string", "maxLength": 200, "description": "reader"}
-    card_request: dict[str, Any] = {
-        "type": "object",
-        "properties": {"card": card_field},
-        "additionalProperties": True,
+def _operation(row: Endpoint, schemas: Schemas) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": row.summary}
+    if row.response is not None:
+        media = "text/event-stream" if row.kind is Kind.EVENTS else "application/json"
+        answer["content"] = {media: {"schema": schemas.of(row.response)}}
+    operation: dict[str, Any] = {
+        "operationId": row.name,
+        "summary": row.summary,
+        "responses": {
+            "200": answer,
+            **{str(s): _problem_ref() for s in sorted({*FRONT_DOOR_ERRORS, *row.errors})},
+        },
     }
-    errors = {
-        str(code): _problem_ref() for code in (400, 401, 403, 409, 413, 415, 423, 502, 503, 504)
+    if row.request is not None:
+        operation["requestBody"] = {
+            "required": any(f.required for f in fields_of(row.request)),
+            "content": {"application/json": {"schema": schemas.of(row.request)}},
+        }
+    if row.consent is not None:
+        operation["x-consent"] = row.consent
+    if row.control:
+        operation["x-control-channel"] = True
+    return operation
+
+
+def openapi_document(port: int, endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> dict[str, Any]:
+    schemas = Schemas()
+    paths: dict[str, Any] = {}
+    for row in endpoints:
+        paths.setdefault(row.path, {})[row.method.lower()] = _operation(row, schemas)
+    schemas.components["Problem"] = {
+        "type": "object",
+        "required": ["status", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "code": {
+                "type": "string",
+                "description": "stable code, one of: " + ", ".join(problem_codes()),
+            },
+            "detail": {"type": "string"},
+            "tries_left": {"type": ["integer", "null"]},
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -61,120 +153,6 @@ def openapi_document(port: int) -> dict[str, Any]:
             "over HTTP: the agent asks for it.",
         },
         "servers": [{"url": f"http://127.0.0.1:{port}"}],
-        "paths": {
-            "/v1/status": {
-                "get": {
-                    "summary": "Agent version, state, readers and cards",
-                    "responses": {
-                        "200": {
-                            "description": "status",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Status"}
-                                }
-                            },
-                        },
-                        **errors,
-                    },
-                }
-            },
-            "/v1/version": {
-                "get": {
-                    "summary": "Agent name and version",
-                    "responses": {"200": {"description": "version"}, **errors},
-                }
-            },
-            "/v1/events": {
-                "get": {
-                    "summary": "Server-sent events of reader and card changes",
-                    "responses": {"200": {"description": "text/event-stream"}, **errors},
-                }
-            },
-            "/v1/auth": {
-                "post": {
-                    "summary": "Sign the portal's challenge with the inserted CPS/CPE",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["nonce"],
-                                    "properties": {
-                                        "nonce": {
-                                            "type": "string",
-                                            "minLength": 43,
-                                            "maxLength": 256,
-                                        },
-                                        "card": card_field,
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "the authentication token (cardkit:1)",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Token"}
-                                }
-                            },
-                        },
-                        **errors,
-                    },
-                }
-            },
-            "/v1/vitale/read": {
-                "post": {
-                    "summary": "The people on the inserted Vitale card, with their NIRs",
-                    "requestBody": {
-                        "required": False,
-                        "content": {"application/json": {"schema": card_request}},
-                    },
-                    "responses": {"200": {"description": "card contents"}, **errors},
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "Problem": {
-                    "type": "object",
-                    "required": ["status", "code"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "code": {
-                            "type": "string",
-                            "description": "stable code, one of: " + ", ".join(problem_codes()),
-                        },
-                        "detail": {"type": "string"},
-                        "tries_left": {"type": ["integer", "null"]},
-                    },
-                },
-                "Status": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "version": {"type": "string"},
-                        "state": {"type": "string"},
-                        "pin_provider": {"type": "string"},
-                        "readers": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-                "Token": {
-                    "type": "object",
-                    "required": ["format", "certificate", "algorithm", "signature", "issued_at"],
-                    "properties": {
-                        "format": {"const": "cardkit:1"},
-                        "certificate": {"type": "string"},
-                        "algorithm": {"enum": ["RS256", "PS256", "ES256"]},
-                        "signature": {"type": "string"},
-                        "issued_at": {"type": "string"},
-                        "app_version": {"type": "string"},
-                    },
-                },
-            }
-        },
+        "paths": paths,
+        "components": {"schemas": schemas.components},
     }

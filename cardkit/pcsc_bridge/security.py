@@ -10,7 +10,8 @@
   Access) for allowed origins only;
 - local tools of the agent's own user (``cardkit agent status``, ``cardkit doctor``) send no
   ``Origin`` but ``Authorization: Bearer <control token>``, the secret the agent keeps in a
-  file only that user can read; they reach the read-only endpoints in :data:`CONTROL_PATHS`;
+  file only that user can read; they reach the read-only endpoints the endpoint table opens
+  to them (``control_paths``);
 - bodies are JSON and small: a wrong ``Content-Type`` is refused, a body larger than
   ``max_body`` is refused before it is read in full.
 
@@ -34,13 +35,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 MAX_BODY = 16 * 1024
 #: Requests served at once (event streams included); more are answered ``overloaded``.
 MAX_INFLIGHT = 64
-#: What the control channel (no Origin, the agent's secret instead) may read.
-CONTROL_PATHS = frozenset({"/v1/status", "/v1/version"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -61,6 +59,8 @@ class BridgeSecurity:
         *,
         port: int,
         allowed_origins: Callable[[], frozenset[str]],
+        control_paths: frozenset[str] = frozenset(),
+        methods: frozenset[str] = frozenset({"GET", "POST"}),
         max_body: int = MAX_BODY,
         control_token: str | None = None,
         peer_guard: PeerGuard | None = None,
@@ -73,6 +73,9 @@ class BridgeSecurity:
         self.peer_guard = peer_guard
         self.on_refused = on_refused
         self._control = f"Bearer {control_token}".encode() if control_token else None
+        #: What the control channel (no Origin, the agent's secret instead) may read.
+        self.control_paths = control_paths
+        self.allowed_methods = ", ".join(sorted({*methods, "OPTIONS"})).encode()
         self.port = port
         self.allowed_origins = allowed_origins
         self.max_body = max_body
@@ -145,7 +148,7 @@ class BridgeSecurity:
             self._control is not None
             and given is not None
             and scope["method"] == "GET"
-            and scope["path"] in CONTROL_PATHS
+            and scope["path"] in self.control_paths
             and hmac.compare_digest(given.encode("latin-1"), self._control)
         )
 
@@ -161,7 +164,7 @@ class BridgeSecurity:
     ) -> None:
         reply = [
             *cors,
-            (b"access-control-allow-methods", ALLOWED_METHODS.encode()),
+            (b"access-control-allow-methods", self.allowed_methods),
             (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
             (b"access-control-max-age", b"600"),
             (b"content-length", b"0"),

@@ -8,14 +8,24 @@ import json
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, TypedDict, cast
 
 import httpx
 import pytest
 
 from cardkit.errors import ConsentDenied, PinBlocked, WrongPin
 from cardkit.pcsc_bridge.app import create_app
-from cardkit.pcsc_bridge.contract import EventPayload, StatusPayload, TokenPayload
+from cardkit.pcsc_bridge.contract import (
+    ENDPOINTS,
+    Endpoint,
+    EventPayload,
+    Kind,
+    StatusPayload,
+    Text,
+    TokenPayload,
+    VersionPayload,
+    VitalePayload,
+)
 from cardkit.pcsc_bridge.problems import BridgeError
 from cardkit.transport import NoCard, ReaderBusy
 
@@ -37,21 +47,24 @@ class Service:
         self.calls.append(("status", None))
         return cast(StatusPayload, {"name": "cardkit-agent", "readers": []})
 
+    def version(self) -> VersionPayload:
+        return {"name": "cardkit-agent", "version": "test"}
+
     def refused(self, origin: str) -> bool:
         return origin in self.refused_origins
 
-    def authenticate(self, origin: str, nonce: str, card: str | None) -> TokenPayload:
+    def authenticate(self, origin: str, nonce: str, card: str | None = None) -> TokenPayload:
         self.calls.append(("auth", (origin, nonce, card)))
         time.sleep(self.delay)
         if self.fail:
             raise self.fail
         return cast(TokenPayload, {"format": "cardkit:1"})
 
-    def read_vitale(self, origin: str, card: str | None) -> dict[str, Any]:
+    def read_vitale(self, origin: str, card: str | None = None) -> VitalePayload:
         self.calls.append(("vitale", (origin, card)))
         if self.fail:
             raise self.fail
-        return {"beneficiaries": []}
+        return cast(VitalePayload, {"beneficiaries": []})
 
     def subscribe(self) -> asyncio.Queue[EventPayload]:
         queue: asyncio.Queue[EventPayload] = asyncio.Queue()
@@ -328,3 +341,71 @@ def test_events_stream(service: Service) -> None:
     body = b"".join(m.get("body", b"") for m in sent[1:])
     assert b"event: card_inserted" in body and b'"reader": "r"' in body
     assert ("unsubscribe", None) in service.calls  # the listener is dropped on disconnect
+
+
+class EchoRequest(TypedDict):
+    text: Annotated[str, Text(1, 10)]
+
+
+class EchoPayload(TypedDict):
+    echoed: str
+
+
+def test_a_new_endpoint_is_one_row_of_the_table(service: Service) -> None:
+    """A throwaway endpoint added to the table (and its service method): its route, its
+    field checks, its OpenAPI entry and its Python client method follow, with no other
+    file touched."""
+    import threading
+
+    import uvicorn
+
+    from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
+    from cardkit.pcsc_bridge.openapi import openapi_document
+    from mocks.harness import free_port
+
+    row = Endpoint(
+        "echo", "POST", "/v1/echo", "Echo a text", Kind.CARD, EchoRequest, EchoPayload, (400,)
+    )
+    table = (*ENDPOINTS, row)
+    service.echo = lambda origin, text: {"echoed": f"{origin} {text}"}  # type: ignore[attr-defined]
+    spec = openapi_document(PORT, table)["paths"]["/v1/echo"]["post"]
+    assert spec["operationId"] == "echo" and spec["requestBody"]["required"] is True
+    port = free_port()
+    app = create_app(
+        service, port=port, allowed_origins=lambda: frozenset({ORIGIN}), endpoints=table
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        client = BridgeClient(ORIGIN, port=port, timeout=5, endpoints=table)
+        assert client.echo("salut") == {"echoed": f"{ORIGIN} salut"}
+        with pytest.raises(BridgeCallError) as refused:
+            client.echo("bien trop long")
+        assert refused.value.code == "bad_request"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+def test_the_browser_client_matches_the_table() -> None:
+    """client.js calls exactly the table's paths with their methods, and has a call for
+    every card endpoint and event stream (a new one needs its JS method)."""
+    import re
+
+    from cardkit.pcsc_bridge.hosted import hosted_client
+
+    script = hosted_client().text
+    calls = {
+        (path, method or "GET")
+        for path, method in re.findall(r'_request\("([^"]+)"(?:, \{ method: "([A-Z]+)")?', script)
+    }
+    calls |= {
+        (path, "GET") for path in re.findall(r'EventSource\(this\.base \+ "([^"]+)"\)', script)
+    }
+    table = {(e.path, e.method) for e in ENDPOINTS}
+    assert calls and calls <= table, calls - table
+    needed = {(e.path, e.method) for e in ENDPOINTS if e.kind is not Kind.QUICK}
+    assert needed <= calls, needed - calls
