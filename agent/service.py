@@ -25,10 +25,10 @@ from agent.consent import ConsentStore
 from agent.prompt import PinRequest, UserPrompt
 from agent.signer import SignerProcess
 from cardkit import __version__
-from cardkit.access import explain_failure, open_card, resolve_reader, with_tries_left
 from cardkit.atr import CardFamily, identify
 from cardkit.auth.challenge import check_nonce
 from cardkit.cps import CpsCard
+from cardkit.cps.card import with_tries_left
 from cardkit.errors import (
     AgentBusy,
     CardkitError,
@@ -51,6 +51,7 @@ from cardkit.pcsc_bridge.contract import (
 )
 from cardkit.transport import CardEvent, ReaderBackend, ReaderBusy, ReaderMonitor, ReaderState
 from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT
+from cardkit.transport.readers import explain_failure, open_card, resolve_reader
 from cardkit.vitale.source import PcscVitaleSource
 
 log = logging.getLogger(__name__)

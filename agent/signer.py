@@ -43,8 +43,8 @@ def _serve(conn: Connection, module_path: str, environ: dict[str, str]) -> None:
     from agent.private import harden_process
 
     harden_process()  # this process holds PINs in memory: no core dump, no ptrace
-    from cardkit.access import create_login_token  # imported here: the child owns PyKCS11
     from cardkit.algorithms import Algorithm
+    from cardkit.auth.card_login import create_login_token  # the child owns PyKCS11
     from cardkit.pkcs11 import Module
 
     module = Module.load(Path(module_path))

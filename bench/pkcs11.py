@@ -22,8 +22,8 @@ from pathlib import Path
 import PyKCS11
 
 from bench.stats import emit, summary
-from cardkit.access import pkcs11_slot
 from cardkit.algorithms import sha256_digest_info
+from cardkit.cps.pkcs11 import find_authentication_key
 from cardkit.pkcs11 import Algorithm, Module, search_list
 from cardkit.transport.pcsc import PcscBackend
 
@@ -65,12 +65,12 @@ def run(n: int, tool_runs: int, softhsm: bool) -> dict[str, object]:
             reader = _mock_card(stack)
             module_path = Path(next(c.path for c in search_list() if c.kind == "opensc"))
             module = Module.load(module_path)
-            slot = pkcs11_slot(module, reader).slot
+            slot = module.slot_for(reader).slot
             tool_slot = ["--slot-description", reader]
             env = {**os.environ}
         token = stack.enter_context(module.open(slot))
         token.login("1234")
-        pair = token.find_authentication_key()
+        pair = find_authentication_key(token)
         key_id = pair.cka_id.hex()
         mechanism = PyKCS11.Mechanism(PyKCS11.CKM_RSA_PKCS)
         digest_info = sha256_digest_info(DATA)

@@ -7,13 +7,14 @@ from typing import Any
 import click
 from rich.table import Table
 
-from cardkit.access import open_card, open_cps, resolve_reader
 from cardkit.atr import MIDDLEWARE_NAMES, Atr, CardFamily, identify
 from cardkit.cli._base import State, emit_json, json_option, reader_option
 from cardkit.cps import CardType
+from cardkit.cps.card import open_cps
 from cardkit.errors import CardkitError
 from cardkit.identity import certificate_summary
 from cardkit.transport import ReaderBackend
+from cardkit.transport.readers import open_card, resolve_reader
 
 
 @click.command()

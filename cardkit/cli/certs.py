@@ -7,9 +7,10 @@ import sys
 import click
 from cryptography.hazmat.primitives import serialization
 
-from cardkit.access import open_cps, resolve_reader
 from cardkit.cli._base import State, emit_json, json_option, reader_option
+from cardkit.cps.card import open_cps
 from cardkit.identity import certificate_summary
+from cardkit.transport.readers import resolve_reader
 
 
 @click.command()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from cardkit.access import open_cps, resolve_reader
 from cardkit.cli._base import (
     State,
     emit_json,
@@ -13,6 +12,8 @@ from cardkit.cli._base import (
     read_secret,
     reader_option,
 )
+from cardkit.cps.card import open_cps
+from cardkit.transport.readers import resolve_reader
 
 
 @click.group()

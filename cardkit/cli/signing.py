@@ -13,14 +13,6 @@ from typing import Any
 
 import click
 
-from cardkit.access import (
-    authentication_key,
-    create_login_token,
-    explain_failure,
-    open_cps,
-    resolve_reader,
-    with_tries_left,
-)
 from cardkit.algorithms import Algorithm
 from cardkit.auth import (
     Challenge,
@@ -31,6 +23,7 @@ from cardkit.auth import (
     ValidatorConfig,
     normalize_origin,
 )
+from cardkit.auth.card_login import create_login_token
 from cardkit.auth.challenge import check_nonce
 from cardkit.auth.trust import load_trust
 from cardkit.cli._base import (
@@ -41,9 +34,12 @@ from cardkit.cli._base import (
     read_secret,
     reader_option,
 )
+from cardkit.cps.card import open_cps, with_tries_left
+from cardkit.cps.pkcs11 import authentication_key
 from cardkit.errors import CardkitError, ExitCode, WrongPin
 from cardkit.identity import CardType, fingerprint
 from cardkit.pkcs11 import KeyPair, Module, Token, find_module
+from cardkit.transport.readers import explain_failure, resolve_reader
 
 algorithm_option = click.option(
     "--mechanism",

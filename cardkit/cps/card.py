@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 
@@ -26,7 +28,8 @@ from cardkit.apdu import (
 from cardkit.atr import CardFamily, require_family
 from cardkit.errors import CardError, InvalidPinFormat, PinBlocked, UnknownCard, WrongPin
 from cardkit.identity import CardType, Identity, identity_from_certificate
-from cardkit.transport.base import CardConnection
+from cardkit.transport.base import CardConnection, ReaderBackend
+from cardkit.transport.readers import open_card
 
 IAS_AID = bytes.fromhex("E828BD080F8025000001FF0010")
 ANS_ISSUER = bytes.fromhex("8025000001")
@@ -245,3 +248,29 @@ class CpsCard:
 
     def sign(self, data: bytes, usage: KeyUsage = KeyUsage.AUTHENTICATION) -> bytes:
         return self.sign_digest(hashlib.sha256(data).digest(), usage)
+
+
+@contextmanager
+def open_cps(backend: ReaderBackend, reader: str) -> Iterator[CpsCard]:
+    """The CPS/CPE application of the card in ``reader``, disconnected on the way out."""
+    with open_card(backend, reader) as connection:
+        yield CpsCard(connection)
+
+
+def tries_left(backend: ReaderBackend, reader: str) -> int | None:
+    """PIN tries left, read from the card's own face (an empty VERIFY: no try spent); None
+    when the card cannot say (gone, not a CPS face)."""
+    try:
+        with open_cps(backend, reader) as card:
+            return card.pin_status().tries_left
+    except errors.CardkitError:
+        return None
+
+
+def with_tries_left(error: WrongPin, backend: ReaderBackend, reader: str) -> WrongPin:
+    """``error`` with the tries left filled in from the card when the middleware hid them."""
+    if error.tries_left is not None:
+        return error
+    left = tries_left(backend, reader)
+    text = "wrong PIN" if left is None else f"wrong PIN, {left} tries left"
+    return type(error)(text, left, sw=error.sw)

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from cardkit import __version__
-from cardkit.access import open_card, open_cps
 from cardkit.atr import CardFamily, identify
+from cardkit.cps.card import open_cps
 from cardkit.doctor.model import Finding, Status
 from cardkit.errors import CardkitError
 from cardkit.i18n import translator
 from cardkit.transport import ReaderBackend
 from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT, ReaderState
+from cardkit.transport.readers import open_card
 
 #: Seconds one check may take before it is reported as hung.
 CHECK_TIMEOUT = 10.0

@@ -4,10 +4,8 @@ A :class:`Module` is loaded (C_Initialize) once per path and process, and finali
 A :class:`Token` keeps one session for its lifetime, shared by threads behind a lock (PKCS#11
 sessions are not to be used concurrently), so a signature costs no C_OpenSession/C_Login.
 
-Key lookup does not depend on one middleware's labels: the CPS Cryptolib's labels and CKA_ID
-conventions first, then the certificate read from the card itself when the caller has it, then
-any certificate fit for client authentication (digitalSignature, and clientAuth when an
-extended key usage is present) that has a private key with the same CKA_ID.
+Which key is a card's authentication key is the card application's policy
+(:mod:`cardkit.cps.pkcs11`); this module lists certificates and keys and signs.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import functools
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,6 @@ import PyKCS11
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from cardkit.algorithms import Algorithm, sha256_digest_info
 from cardkit.errors import (
@@ -40,13 +37,6 @@ from cardkit.errors import (
 from cardkit.transport.base import CardRemoved, NoCard
 
 log = logging.getLogger(__name__)
-
-CPS_AUTH_CERT_LABEL = "Certificat d'Authentification CPS"
-CPS_SIGN_CERT_LABEL = "Certificat de Signature CPS"
-CPS_AUTH_KEY_LABEL = "CPS_PRIV_AUT"
-CPS_SIGN_KEY_LABEL = "CPS_PRIV_SIG"
-#: CKA_ID suffixes of the authentication key: CPS3 (AID + 02) and CPS4 (+ 20).
-CPS_AUTH_ID_SUFFIXES = (b"\x02", b"\x20")
 
 
 class Pkcs11Error(CardkitError):
@@ -130,6 +120,25 @@ class SlotInfo:
     manufacturer: str | None
 
 
+def slot_of_reader(slots: list[SlotInfo], reader: str) -> SlotInfo:
+    """The slot of a PC/SC reader, with a token in it.
+
+    OpenSC and the CPS Cryptolib describe a slot with the reader's name (OpenSC may append a
+    slot number): the exact name first, else the slots whose description starts with it,
+    one holding a token first.
+    """
+    match = [s for s in slots if s.description == reader] or [
+        s for s in slots if s.description.startswith(reader)
+    ]
+    if not match:
+        raise TokenNotFound(f"no PKCS#11 slot for reader {reader!r}")
+    if len(match) > 1 and not any(s.description == reader for s in match):
+        match = [s for s in match if s.token_present] or match
+    if not match[0].token_present:
+        raise TokenNotFound(f"no token in {reader!r}")
+    return match[0]
+
+
 class Module:
     """A loaded PKCS#11 module. Use :meth:`load` to share one per path."""
 
@@ -178,6 +187,10 @@ class Module:
                 )
             )
         return out
+
+    def slot_for(self, reader: str) -> SlotInfo:
+        """The slot of a PC/SC reader, with a token in it (:func:`slot_of_reader`)."""
+        return slot_of_reader(self.slots(), reader)
 
     def open(self, slot: int) -> Token:
         token = Token(self, slot)
@@ -329,7 +342,8 @@ class Token:
                 out.append((cert, bytes(cka_id or b""), str(label or "")))
         return out
 
-    def _private_keys(self) -> list[tuple[Any, bytes, str]]:
+    def private_keys(self) -> list[tuple[Any, bytes, str]]:
+        """(handle, CKA_ID, label) of every private key visible (most tokens: after login)."""
         with self._call("listing private keys"):
             handles = self.session.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY)])
             return [
@@ -340,7 +354,7 @@ class Token:
 
     def key_for_certificate(self, certificate: x509.Certificate) -> KeyPair:
         """The private key paired (by CKA_ID) with ``certificate`` on this token."""
-        keys = self._private_keys()
+        keys = self.private_keys()
         for cert, cka_id, label in self.certificates():
             if cert == certificate:
                 for handle, kid, _ in keys:
@@ -348,94 +362,19 @@ class Token:
                         return KeyPair(handle, cert, cka_id, label)
         raise KeyNotFound("no private key for that certificate on the token")
 
-    def find_authentication_key(self, expected: x509.Certificate | None = None) -> KeyPair:
-        """The authentication key pair (never the signature/non-repudiation one).
-
-        Private keys are only visible after login on most tokens: call :meth:`login` first.
-        """
-        certs = self.certificates()
-        keys = self._private_keys()
-        if not keys:
-            raise KeyNotFound("no private key visible (log in first?)")
-
-        def key_for(cka_id: bytes, label: str | None = None) -> Any | None:
-            for handle, kid, klabel in keys:
-                if (label is not None and klabel == label) or (cka_id and kid == cka_id):
-                    return handle
-            return None
-
-        # 1. CPS Cryptolib conventions.
-        for cert, cka_id, label in certs:
-            if _cps_authentication_object(label, cka_id) and _fit_for_authentication(cert):
-                handle = key_for(cka_id, CPS_AUTH_KEY_LABEL)
-                if handle is not None:
-                    return KeyPair(handle, cert, cka_id, label)
-        # 2. The certificate the card itself carries.
-        if expected is not None:
-            for cert, cka_id, label in certs:
-                if cert == expected:
-                    handle = key_for(cka_id)
-                    if handle is not None:
-                        return KeyPair(handle, cert, cka_id, label)
-        # 3. Any certificate fit for client authentication, with its key; a health
-        #    professional's (CN = identifier type + number) before any other.
-        ranked = sorted(certs, key=lambda item: not _health_card_subject(item[0]))
-        for cert, cka_id, label in ranked:
-            if _fit_for_authentication(cert):
-                handle = key_for(cka_id)
-                if handle is not None:
-                    return KeyPair(handle, cert, cka_id, label)
-        raise KeyNotFound("no authentication certificate with a private key on the token")
-
     # --- signing ---
 
     def sign(self, pair: KeyPair, data: bytes, algorithm: Algorithm = Algorithm.RS256) -> bytes:
-        """Sign ``data`` (hashed with SHA-256 here or by the token, whichever it supports).
-
-        RS256 goes through CKM_RSA_PKCS with a DigestInfo built here whenever the token has
-        it: that is the mechanism every card middleware sends to the card as is (INTERNAL
-        AUTHENTICATE), while a token may list CKM_SHA256_RSA_PKCS and still refuse it for
-        the authentication key (OpenSC's IAS-ECC driver on OpenSSL 3 does, for a CPS3).
-        """
+        """Sign ``data`` the first way of :data:`SIGNING` the token lists for ``algorithm``
+        (the last one when it lists none: the token then says why not)."""
         family = pair.algorithm_family
         if (family == "EC") != (algorithm is Algorithm.ES256):
             raise MechanismNotSupported(f"{algorithm.value} does not fit a {family} key")
+        ways = SIGNING[algorithm]
+        way = next((w for w in ways if w.mechanism in self.mechanisms), ways[-1])
         with self._call(f"signing with {algorithm.value}"):
-            if algorithm is Algorithm.RS256:
-                if PyKCS11.CKM_RSA_PKCS in self.mechanisms:
-                    mech = PyKCS11.Mechanism(PyKCS11.CKM_RSA_PKCS)
-                    digest_info = sha256_digest_info(data)
-                    return bytes(self.session.sign(pair.private_key, digest_info, mech))
-                mech = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS)
-                return bytes(self.session.sign(pair.private_key, data, mech))
-            if algorithm is Algorithm.PS256:
-                if PyKCS11.CKM_SHA256_RSA_PKCS_PSS in self.mechanisms:
-                    mech = PyKCS11.RSA_PSS_Mechanism(
-                        PyKCS11.CKM_SHA256_RSA_PKCS_PSS,
-                        PyKCS11.CKM_SHA256,
-                        PyKCS11.CKG_MGF1_SHA256,
-                        32,
-                    )
-                    return bytes(self.session.sign(pair.private_key, data, mech))
-                if PyKCS11.CKM_RSA_PKCS_PSS not in self.mechanisms:
-                    raise MechanismNotSupported("the token has no RSA-PSS mechanism")
-                mech = PyKCS11.RSA_PSS_Mechanism(
-                    PyKCS11.CKM_RSA_PKCS_PSS, PyKCS11.CKM_SHA256, PyKCS11.CKG_MGF1_SHA256, 32
-                )
-                digest = hashlib.sha256(data).digest()
-                return bytes(self.session.sign(pair.private_key, digest, mech))
-            # ES256: SoftHSM2 and others lack CKM_ECDSA_SHA256; hash here then.
-            if PyKCS11.CKM_ECDSA_SHA256 in self.mechanisms:
-                raw = self.session.sign(
-                    pair.private_key, data, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA_SHA256)
-                )
-            else:
-                raw = self.session.sign(
-                    pair.private_key,
-                    hashlib.sha256(data).digest(),
-                    PyKCS11.Mechanism(PyKCS11.CKM_ECDSA),
-                )
-            return ecdsa_raw_to_der(bytes(raw))
+            raw = self.session.sign(pair.private_key, way.prepare(data), way.make())
+        return way.finish(bytes(raw))
 
     def close(self) -> None:
         with self._lock:
@@ -462,32 +401,48 @@ def ecdsa_raw_to_der(raw: bytes) -> bytes:
     )
 
 
-def _cps_authentication_object(label: str, cka_id: bytes) -> bool:
-    """The Cryptolib's label, or its CKA_ID convention (application id + 02 / 20)."""
-    return label == CPS_AUTH_CERT_LABEL or (
-        len(cka_id) > 1 and cka_id.endswith(CPS_AUTH_ID_SUFFIXES)
+@dataclass(frozen=True)
+class Way:
+    """One way to sign: a mechanism (with its parameters, ``params``), what it is given
+    (the data, its digest, a DigestInfo) and what becomes of its output."""
+
+    mechanism: int
+    prepare: Callable[[bytes], bytes] = lambda data: data
+    finish: Callable[[bytes], bytes] = lambda raw: raw
+    params: Callable[[], Any] | None = None
+
+    def make(self) -> Any:
+        """The PyKCS11 mechanism object."""
+        return self.params() if self.params else PyKCS11.Mechanism(self.mechanism)
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _pss(mechanism: int) -> Callable[[], Any]:
+    return lambda: PyKCS11.RSA_PSS_Mechanism(
+        mechanism, PyKCS11.CKM_SHA256, PyKCS11.CKG_MGF1_SHA256, 32
     )
 
 
-def _health_card_subject(cert: x509.Certificate) -> bool:
-    """CN laid out as on IGC-Santé end-entity certificates: 8/0/3 then the identifier."""
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = str(names[0].value) if names else ""
-    return len(cn) > 8 and cn[0] in "803" and cn[1:3].isalnum()
-
-
-def _fit_for_authentication(cert: x509.Certificate) -> bool:
-    """digitalSignature set, and clientAuth among the extended key usages when there are any."""
-    try:
-        ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE).value
-        assert isinstance(ku, x509.KeyUsage)
-        if not ku.digital_signature:
-            return False
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        eku = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
-        assert isinstance(eku, x509.ExtendedKeyUsage)
-        return ExtendedKeyUsageOID.CLIENT_AUTH in eku
-    except x509.ExtensionNotFound:
-        return True
+#: The ways to sign each algorithm, preferred first. RS256 goes through CKM_RSA_PKCS with a
+#: DigestInfo built here whenever the token has it: that is the mechanism every card
+#: middleware sends to the card as is (INTERNAL AUTHENTICATE), while a token may list
+#: CKM_SHA256_RSA_PKCS and still refuse it for the authentication key (OpenSC's IAS-ECC
+#: driver on OpenSSL 3 does, for a CPS3). ECDSA: SoftHSM2 and others lack
+#: CKM_ECDSA_SHA256; the data is hashed here then. PKCS#11 gives r || s, X.509 wants DER.
+SIGNING: dict[Algorithm, tuple[Way, ...]] = {
+    Algorithm.RS256: (
+        Way(PyKCS11.CKM_RSA_PKCS, sha256_digest_info),
+        Way(PyKCS11.CKM_SHA256_RSA_PKCS),
+    ),
+    Algorithm.PS256: (
+        Way(PyKCS11.CKM_SHA256_RSA_PKCS_PSS, params=_pss(PyKCS11.CKM_SHA256_RSA_PKCS_PSS)),
+        Way(PyKCS11.CKM_RSA_PKCS_PSS, _sha256, params=_pss(PyKCS11.CKM_RSA_PKCS_PSS)),
+    ),
+    Algorithm.ES256: (
+        Way(PyKCS11.CKM_ECDSA_SHA256, finish=ecdsa_raw_to_der),
+        Way(PyKCS11.CKM_ECDSA, _sha256, ecdsa_raw_to_der),
+    ),
+}

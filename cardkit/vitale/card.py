@@ -20,6 +20,8 @@ that (see :mod:`cardkit.vitale.source`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +29,8 @@ from cardkit import tlv
 from cardkit.apdu import ApduChannel, CommandAPDU, Ins, MalformedResponse
 from cardkit.atr import CardFamily, require_family
 from cardkit.errors import CardError, UnknownCard
-from cardkit.transport.base import CardConnection
+from cardkit.transport.base import CardConnection, ReaderBackend
+from cardkit.transport.readers import open_card
 from cardkit.vitale.nir import Nir, NirError
 
 VITALE_AID = bytes.fromhex("D250000002564954414C45")
@@ -229,3 +232,10 @@ def parse_card(generation: str, people: bytes, numbers: bytes) -> VitaleCardData
     except tlv.TlvError as exc:
         raise VitaleDataError(f"a template on the card is damaged: {exc}") from exc
     return VitaleCardData(generation, tuple(out), valid_from)
+
+
+@contextmanager
+def open_vitale(backend: ReaderBackend, reader: str) -> Iterator[VitaleCard]:
+    """The Vitale application of the card in ``reader``, disconnected on the way out."""
+    with open_card(backend, reader) as connection:
+        yield VitaleCard(connection)

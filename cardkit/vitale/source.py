@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cardkit.access import open_vitale, resolve_reader
 from cardkit.atr import CardFamily
 from cardkit.errors import CardkitError
 from cardkit.transport import ReaderBackend
-from cardkit.vitale.card import VitaleCardData
+from cardkit.transport.readers import resolve_reader
+from cardkit.vitale.card import VitaleCardData, open_vitale
 
 
 @dataclass(frozen=True, slots=True)

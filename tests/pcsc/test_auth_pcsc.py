@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from cardkit.access import pkcs11_slot
 from cardkit.auth import (
     Challenge,
     RevocationPolicy,
@@ -22,6 +21,7 @@ from cardkit.auth import (
     create_token,
 )
 from cardkit.cps import CardType
+from cardkit.cps.pkcs11 import find_authentication_key
 from cardkit.pkcs11 import Algorithm, Module
 from mocks import pki
 from mocks.harness import CardProcess
@@ -49,9 +49,9 @@ def test_login_through_pkcs11(
     store = SqliteNonceStore(tmp_path / "nonces.db")
     challenge = Challenge.new()
     store.issue(challenge)
-    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
+    with opensc.open(opensc.slot_for(reader).slot) as token:
         token.login(load_profile(profile)["pins"][0]["value"]["ascii"])
-        pair = token.find_authentication_key()
+        pair = find_authentication_key(token)
         created = create_token(
             lambda data: token.sign(pair, data, algorithm),
             pair.certificate,

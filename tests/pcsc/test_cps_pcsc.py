@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from cardkit.access import pkcs11_slot
 from cardkit.apdu import CommandAPDU, SecurityStatusNotSatisfied
 from cardkit.cps import CardType, CpsCard, KeyUsage
+from cardkit.cps.pkcs11 import find_authentication_key
 from cardkit.errors import PinBlocked, WrongPin
 from cardkit.pkcs11 import Algorithm, MechanismNotSupported, Module
 from cardkit.transport import CardRemoved
@@ -133,9 +133,9 @@ def test_pkcs11_signs_through_opensc(
     reader = card_process(profile).reader
     _, auth_cert = card_credentials(profile, "auth")
     pin = load_profile(profile)["pins"][0]["value"]["ascii"]
-    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
+    with opensc.open(opensc.slot_for(reader).slot) as token:
         token.login(pin)
-        pair = token.find_authentication_key(expected=auth_cert)
+        pair = find_authentication_key(token, expected=auth_cert)
         assert pair.certificate == auth_cert and pair.label == "Certificat d'Authentification CPS"
         data = b"https://portal.example" + b"nonce"
         verify(auth_cert.public_key(), token.sign(pair, data), data, Algorithm.RS256)
@@ -149,7 +149,7 @@ def test_wrong_pin_through_pkcs11_costs_one_try(
 ) -> None:
     reader = card_process("cps-doctor").reader
     assert status(reader) == (3, False)
-    with opensc.open(pkcs11_slot(opensc, reader).slot) as token, pytest.raises(WrongPin):
+    with opensc.open(opensc.slot_for(reader).slot) as token, pytest.raises(WrongPin):
         token.login("0000")
     assert status(reader) == (2, False)  # exactly one, as the card counts it
     assert shown_pin_status(reader) == (2, False)  # and as `cardkit pin status` shows
@@ -164,7 +164,7 @@ def test_blocked_is_blocked_on_both_paths(
         for _ in range(2):
             with pytest.raises(WrongPin):
                 card.verify_pin("0000")
-    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
+    with opensc.open(opensc.slot_for(reader).slot) as token:
         with pytest.raises((PinBlocked, WrongPin)):
             token.login("0000")  # the last try, spent through PKCS#11
         with pytest.raises(PinBlocked):
@@ -172,7 +172,7 @@ def test_blocked_is_blocked_on_both_paths(
     assert status(reader) == (0, True)
     with PcscConnection(reader) as conn:
         CpsCard(conn).unblock_pin("12345678", "1234")
-    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
+    with opensc.open(opensc.slot_for(reader).slot) as token:
         token.login("1234")
 
 

@@ -16,11 +16,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cardkit.access import pkcs11_slot
 from cardkit.algorithms import sha256_digest_info
 from cardkit.auth import Challenge, MemoryNonceStore, RevocationPolicy, TokenRejected
 from cardkit.auth import create_token as make_token
 from cardkit.cps import CpsCard
+from cardkit.cps.pkcs11 import find_authentication_key
 from cardkit.pkcs11 import Algorithm, Module
 from cardkit.transport.pcsc import PcscConnection
 from mocks.cards.cps import IAS_AID, LABELS, PIN_LABEL, CpsMockCard
@@ -223,9 +223,9 @@ def test_block_then_unblock_with_the_puk_through_opensc(
 
 
 def signed_through_opensc(opensc: Module, reader: str, profile: str, nonce: str) -> str:
-    with opensc.open(pkcs11_slot(opensc, reader).slot) as token:
+    with opensc.open(opensc.slot_for(reader).slot) as token:
         token.login(pin_of(profile))
-        pair = token.find_authentication_key()
+        pair = find_authentication_key(token)
         made = make_token(
             lambda data: token.sign(pair, data, Algorithm.RS256),
             pair.certificate,

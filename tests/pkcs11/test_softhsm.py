@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from cardkit.cps.pkcs11 import find_authentication_key
 from cardkit.errors import WrongPin
 from cardkit.pkcs11 import Algorithm, KeyNotFound, MechanismNotSupported, Module, Token
 from cardkit.pkcs11.discovery import ModuleNotFound, find_module, search_list
@@ -63,7 +64,7 @@ def test_login(module: Module) -> None:
 
 def test_keys_are_hidden_before_login(module: Module) -> None:
     with open_token(module, "cps-doctor") as token, pytest.raises(KeyNotFound):
-        token.find_authentication_key()
+        find_authentication_key(token)
 
 
 @pytest.mark.parametrize("profile", ["cps-doctor", "cpe-transport"])
@@ -72,7 +73,7 @@ def test_cps_labels_find_the_authentication_key(module: Module, profile: str) ->
     _, auth_cert = card_credentials(profile, "auth")
     with open_token(module, profile) as token:
         token.login(pin)
-        pair = token.find_authentication_key()
+        pair = find_authentication_key(token)
         assert pair.certificate == auth_cert  # never the signature certificate
         assert pair.label == "Certificat d'Authentification CPS"
 
@@ -81,7 +82,7 @@ def test_cps_labels_find_the_authentication_key(module: Module, profile: str) ->
 def test_rsa_signatures_verify(module: Module, algorithm: Algorithm) -> None:
     with open_token(module, "cps-doctor") as token:
         token.login("1234")
-        pair = token.find_authentication_key()
+        pair = find_authentication_key(token)
         signature = token.sign(pair, b"origin and nonce", algorithm)
         verify(pair.certificate.public_key(), signature, b"origin and nonce", algorithm)
 
@@ -114,7 +115,7 @@ def test_der_conversion() -> None:
 def test_one_session_many_threads(module: Module) -> None:
     with open_token(module, "cps-doctor") as token:
         token.login("1234")
-        pair = token.find_authentication_key()
+        pair = find_authentication_key(token)
         public = pair.certificate.public_key()
         errors: list[BaseException] = []
 
@@ -142,7 +143,7 @@ def test_lookup_without_cps_labels(module: Module) -> None:
     with open_token(module, "plain") as token:
         token.login("4321")
         assert sign_cert in [c for c, _, _ in token.certificates()]
-        pair = token.find_authentication_key()
+        pair = find_authentication_key(token)
         assert pair.certificate == auth_cert and pair.label == "certificate two"
         signature = token.sign(pair, b"x", Algorithm.RS256)
         verify(auth_cert.public_key(), signature, b"x", Algorithm.RS256)
@@ -153,7 +154,7 @@ def test_lookup_prefers_the_card_certificate(module: Module) -> None:
     with open_token(module, "plain") as token:
         token.login("4321")
         # The EC certificate is also fit for client authentication; naming it picks it.
-        assert token.find_authentication_key(expected=ec_cert).certificate == ec_cert
+        assert find_authentication_key(token, expected=ec_cert).certificate == ec_cert
 
 
 def test_pinpad_login_needs_a_protected_path(module: Module) -> None:

@@ -1,4 +1,5 @@
-"""The one card-access module: reader resolution, slot mapping, PIN checks before middleware."""
+"""Reaching a card: reader resolution (transport), slot mapping (pkcs11), PIN checks before the
+middleware and tries-left fallback (cps)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,15 @@ from typing import Any, cast
 
 import pytest
 
-from cardkit.access import (
-    authentication_key,
-    explain_failure,
-    pkcs11_slot,
-    readers_holding,
-    resolve_reader,
-    tries_left,
-    with_tries_left,
-)
 from cardkit.atr import CardFamily
+from cardkit.cps.card import tries_left, with_tries_left
+from cardkit.cps.pkcs11 import authentication_key
 from cardkit.errors import CardkitError, InvalidPinFormat, NoCardChosen, WrongPin
 from cardkit.pkcs11 import Module, Pkcs11Error, SlotInfo, TokenNotFound
+from cardkit.pkcs11.token import slot_of_reader
 from cardkit.transport import CardRemoved, NoCard, ReaderUnavailable
 from cardkit.transport.inprocess import InProcessBackend
+from cardkit.transport.readers import explain_failure, readers_holding, resolve_reader
 from mocks.cards import build_card
 
 
@@ -88,12 +84,12 @@ class TestResolveReader:
 
 @dataclass
 class FakeModule:
-    """Only what pkcs11_slot reads; opening a session is a test failure."""
+    """Only the slot list; opening a session is a test failure."""
 
     listed: list[SlotInfo]
 
-    def slots(self) -> list[SlotInfo]:
-        return self.listed
+    def slot_for(self, reader: str) -> SlotInfo:
+        return slot_of_reader(self.listed, reader)
 
     def open(self, slot: int) -> Any:
         raise AssertionError("the middleware must not be reached")
@@ -105,17 +101,15 @@ def slot(n: int, description: str, present: bool = True) -> SlotInfo:
 
 class TestPkcs11Slot:
     def test_exact_name_then_prefix(self) -> None:
-        module = FakeModule([slot(0, "Virtual PCD 00 00"), slot(1, "Virtual PCD 00 01 (slot 1)")])
-        m = cast(Module, module)
-        assert pkcs11_slot(m, "Virtual PCD 00 00").slot == 0
-        assert pkcs11_slot(m, "Virtual PCD 00 01").slot == 1
+        slots = [slot(0, "Virtual PCD 00 00"), slot(1, "Virtual PCD 00 01 (slot 1)")]
+        assert slot_of_reader(slots, "Virtual PCD 00 00").slot == 0
+        assert slot_of_reader(slots, "Virtual PCD 00 01").slot == 1
         with pytest.raises(TokenNotFound, match="no PKCS#11 slot"):
-            pkcs11_slot(m, "Other Reader")
+            slot_of_reader(slots, "Other Reader")
 
     def test_empty_slot_is_no_card(self) -> None:
-        m = cast(Module, FakeModule([slot(0, "Reader A", present=False)]))
         with pytest.raises(TokenNotFound) as info:
-            pkcs11_slot(m, "Reader A")
+            slot_of_reader([slot(0, "Reader A", present=False)], "Reader A")
         assert isinstance(info.value, NoCard) and info.value.code == "card_absent"
 
 

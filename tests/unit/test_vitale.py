@@ -8,12 +8,12 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from cardkit.access import readers_holding
 from cardkit.atr import CardFamily
 from cardkit.cli import State, cli
 from cardkit.errors import ExitCode
 from cardkit.transport import CardRemoved, NoCard, ReaderUnavailable
 from cardkit.transport.inprocess import InProcessBackend
+from cardkit.transport.readers import readers_holding
 from cardkit.vitale.card import (
     NotAVitaleCard,
     VitaleCard,
