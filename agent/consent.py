@@ -3,7 +3,7 @@
 An origin must be in the configured allowlist *and* have the user's consent; a refusal is
 remembered too, so a page cannot nag. ``cardkit agent origins`` lists, allows and revokes.
 
-The file is sealed with an HMAC whose key lives in the OS keyring (agent.secrets): another
+The file is sealed with an HMAC whose key lives in the OS keyring (agent.keyring_secret): another
 program of the user's that edits it to grant itself consent breaks the seal, and the agent
 then asks again rather than trusting it.
 """
@@ -101,6 +101,6 @@ class ConsentStore:
 
 
 def open_consent_store(state_dir: Path) -> ConsentStore:
-    from agent.secrets import agent_secret
+    from agent.keyring_secret import agent_secret
 
     return ConsentStore(state_dir / "consent.json", agent_secret("consent-key", state_dir))

@@ -16,7 +16,9 @@ ORIGIN = "https://portal.example"
 
 
 @dataclass
-class Issued:
+class IssuedLogin:
+    """A login token signed over a challenge, with the nonce store that issued it."""
+
     token: str
     nonce: str
     store: MemoryNonceStore
@@ -37,10 +39,10 @@ def issue(
     *,
     origin: str = ORIGIN,
     algorithm: str = "RS256",
-) -> Issued:
+) -> IssuedLogin:
     """A challenge issued by a portal, and the token a card holder would return for it."""
     challenge = Challenge.new()
     store = MemoryNonceStore()
     store.issue(challenge)
     token = create_token(rsa_signer(key, algorithm), cert, origin, challenge.nonce, algorithm)
-    return Issued(token.to_json(), challenge.nonce, store)
+    return IssuedLogin(token.to_json(), challenge.nonce, store)

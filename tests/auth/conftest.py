@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cardkit.auth import RevocationPolicy, Validator, ValidatorConfig
 from mocks import pki
 from mocks.revocation import RevocationServer
-from mocks.tokens import ORIGIN, Issued, issue, rsa_signer
+from mocks.tokens import ORIGIN, IssuedLogin, issue, rsa_signer
 
-__all__ = ["ORIGIN", "Issued", "card", "issue", "race", "rsa_signer", "validator"]
+__all__ = ["ORIGIN", "IssuedLogin", "card", "issue", "race", "rsa_signer", "validator"]
 
 
 def race(calls: list[Callable[[], str]]) -> list[str]:

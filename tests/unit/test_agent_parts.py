@@ -16,6 +16,7 @@ from agent.autostart import systemd_unit
 from agent.config import AgentConfig
 from agent.consent import ConsentStore
 from agent.daemon import AgentError, InstanceLock, loopback_sockets
+from agent.keyring_secret import agent_secret
 from agent.prompt import (
     ConsolePrompt,
     PinpadPrompt,
@@ -23,7 +24,6 @@ from agent.prompt import (
     ScriptedPrompt,
     prompt_from_spec,
 )
-from agent.secrets import agent_secret
 from cardkit.auth.origin import OriginError
 
 
