@@ -16,12 +16,14 @@ import click
 
 from cardkit import __version__
 from cardkit.cli._base import CardkitGroup, State, emit_json, json_option, reader_option
-from cardkit.cli.cards import info, readers
 from cardkit.cli.certs import certs
 from cardkit.cli.doctor import doctor
+from cardkit.cli.info import info
 from cardkit.cli.nir import nir
 from cardkit.cli.pin import pin
-from cardkit.cli.signing import sign, token_group
+from cardkit.cli.readers import readers
+from cardkit.cli.sign import sign
+from cardkit.cli.token import token_group
 from cardkit.cli.vitale import vitale
 
 __all__ = [

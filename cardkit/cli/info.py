@@ -1,4 +1,5 @@
-"""``cardkit readers`` and ``cardkit info``: what the PC/SC service sees."""
+"""``cardkit info``: one card in detail (ATR, identification; for a CPS/CPE its holder,
+serial, PIN tries and certificates)."""
 
 from __future__ import annotations
 
@@ -15,39 +16,6 @@ from cardkit.errors import CardkitError
 from cardkit.identity import certificate_summary
 from cardkit.transport import ReaderBackend
 from cardkit.transport.readers import open_card, resolve_reader
-
-
-@click.command()
-@json_option
-@click.pass_obj
-def readers(state: State, as_json: bool) -> None:
-    """List readers, whether they hold a card, and which card."""
-    rows: list[dict[str, Any]] = []
-    for index, (name, reader) in enumerate(state.backend.states().items()):
-        identity = identify(reader.atr) if reader.atr else None
-        rows.append(
-            {
-                "index": index,
-                "name": name,
-                "card_present": reader.card_present,
-                "atr": reader.atr.hex().upper() if reader.atr else None,
-                "card": identity.to_dict() if identity else None,
-            }
-        )
-    if as_json:
-        emit_json({"readers": rows})
-        return
-    if not rows:
-        state.console.print("No reader found.")
-        return
-    table = Table(title="Readers")
-    for column in ("#", "Reader", "Card", "ATR"):
-        table.add_column(column)
-    for row in rows:
-        card = row["card"]["name"] if row["card"] else "-"
-        atr = bytes.fromhex(row["atr"]).hex(" ").upper() if row["atr"] else "-"
-        table.add_row(str(row["index"]), row["name"], card, atr)
-    state.console.print(table)
 
 
 def cps_details(backend: ReaderBackend, reader: str) -> dict[str, Any]:

@@ -1,13 +1,10 @@
-"""``cardkit sign`` and ``cardkit token``: the card's authentication key through PKCS#11, and
-login tokens made and checked as the agent and a portal do."""
+"""``cardkit token``: login tokens made with the card as the agent makes them, and checked as
+a portal checks them."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import datetime as dt
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,79 +31,9 @@ from cardkit.cli._base import (
     read_secret,
     reader_option,
 )
-from cardkit.cps.card import open_cps, with_tries_left
-from cardkit.cps.pkcs11 import authentication_key
-from cardkit.errors import CardkitError, ExitCode, WrongPin
-from cardkit.identity import CardType, fingerprint
-from cardkit.pkcs11 import KeyPair, Module, Token, find_module
-from cardkit.transport.readers import explain_failure, resolve_reader
-
-algorithm_option = click.option(
-    "--mechanism",
-    type=click.Choice([a.value for a in Algorithm]),
-    default="RS256",
-    show_default=True,
-)
-module_option = click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
-
-
-@contextlib.contextmanager
-def _pkcs11_card(
-    state: State, reader: str | None, module_path: str | None
-) -> Iterator[tuple[str, Module, Any]]:
-    """(reader, module, the certificate the card's own face carries): the certificate guides
-    the PKCS#11 key lookup; a wrong PIN is reported with the tries the card says are left."""
-    name = resolve_reader(state.backend, reader)
-    with open_cps(state.backend, name) as card:
-        expected = card.certificates().authentication
-    module = Module.load(Path(find_module(module_path).path))
-    try:
-        yield name, module, expected
-    except WrongPin as exc:
-        raise with_tries_left(exc, state.backend, name) from None
-    except CardkitError as exc:
-        raise explain_failure(exc, state.backend, name) from exc
-
-
-@click.command()
-@click.argument("file", type=click.File("rb"))
-@algorithm_option
-@reader_option
-@module_option
-@click.option("--out", type=click.File("wb"), help="write the raw signature here")
-@pin_stdin_option
-@json_option
-@click.pass_obj
-def sign(  # noqa: PLR0917 - click passes options positionally
-    state: State,
-    file: Any,
-    mechanism: str,
-    reader: str | None,
-    module_path: str | None,
-    out: Any,
-    pin_stdin: bool,
-    as_json: bool,
-) -> None:
-    """Sign FILE with the card's authentication key, through PKCS#11."""
-    data = file.read()
-    with _pkcs11_card(state, reader, module_path) as (name, module, expected):
-        pin = read_secret("PIN", pin_stdin)
-        pair: KeyPair
-        token: Token
-        with authentication_key(module, name, pin, expected) as (token, pair):
-            signature = token.sign(pair, data, Algorithm(mechanism))
-    if out is not None:
-        out.write(signature)
-    result = {
-        "algorithm": mechanism,
-        "signature": base64.b64encode(signature).decode(),
-        "certificate_sha256": fingerprint(pair.certificate),
-        "module": str(module.path),
-    }
-    if as_json:
-        emit_json(result)
-    elif out is None:
-        click.echo(result["signature"])
+from cardkit.cli._pkcs11 import algorithm_option, module_option, pkcs11_card
+from cardkit.errors import ExitCode
+from cardkit.identity import CardType
 
 
 @click.group("token")
@@ -134,7 +61,7 @@ def token_create(  # noqa: PLR0917
     """Sign ORIGIN's challenge with the inserted card; prints the token (JSON)."""
     origin = normalize_origin(origin)  # refuse before the PIN is even asked
     check_nonce(nonce)
-    with _pkcs11_card(state, reader, module_path) as (name, module, expected):
+    with pkcs11_card(state, reader, module_path) as (name, module, expected):
         pin = read_secret("PIN", pin_stdin)
         created = create_login_token(
             module, name, pin, origin, nonce, Algorithm(mechanism), expected
