@@ -19,9 +19,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from cardkit.pcsc_bridge.runtime import LAUNCH_AGENT_LABEL, UNIT_NAME, WINDOWS_TASK_NAME
+__all__ = [
+    "LAUNCH_AGENT_LABEL",
+    "UNIT_NAME",
+    "WINDOWS_TASK_NAME",
+    "AutostartPlan",
+    "installed",
+    "plan_for",
+]
 
-__all__ = ["LAUNCH_AGENT_LABEL", "UNIT_NAME", "WINDOWS_TASK_NAME", "AutostartPlan", "plan_for"]
+UNIT_NAME = "cardkit-agent.service"
+LAUNCH_AGENT_LABEL = "fr.cardkit.agent"
+WINDOWS_TASK_NAME = "cardkit agent"
+
+
+def autostart_path(platform: str, home: Path) -> Path:
+    """Where the autostart of ``platform`` (a ``sys.platform`` value) is written."""
+    if platform == "win32":
+        local = Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local"))
+        return local / "cardkit" / "cardkit-agent-task.xml"
+    if platform == "darwin":
+        return home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
+    return home / ".config" / "systemd" / "user" / UNIT_NAME
+
+
+def installed(platform: str, home: Path) -> bool | None:
+    """Whether the agent starts with the session; None where that cannot be told. On
+    Windows the task must be registered (its definition file alone starts nothing)."""
+    if platform == "win32":
+        done = subprocess.run(
+            ["schtasks", "/Query", "/TN", WINDOWS_TASK_NAME],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        return done.returncode == 0
+    if platform == "darwin" or platform.startswith("linux"):
+        return autostart_path(platform, home).is_file()
+    return None
 
 
 def agent_command() -> list[str]:
@@ -148,9 +183,8 @@ class AutostartPlan:
 
 def plan_for(platform: str, home: Path, command: list[str], user: str = "") -> AutostartPlan:
     """The autostart for ``platform`` (a ``sys.platform`` value)."""
+    path = autostart_path(platform, home)
     if platform == "win32":
-        local = Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local"))
-        path = local / "cardkit" / "cardkit-agent-task.xml"
         return AutostartPlan(
             path,
             windows_task_xml(command, user),
@@ -158,11 +192,9 @@ def plan_for(platform: str, home: Path, command: list[str], user: str = "") -> A
             encoding="utf-16",
         )
     if platform == "darwin":
-        path = home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
         return AutostartPlan(
             path, launch_agent_plist(command), ["launchctl", "load", "-w", str(path)]
         )
-    path = home / ".config" / "systemd" / "user" / UNIT_NAME
     return AutostartPlan(
         path,
         systemd_unit(command),

@@ -15,11 +15,11 @@ import click
 
 from agent.config import AgentConfig
 from agent.consent import ConsentStore, open_consent_store
+from agent.runtime import announcement, config_path
 from cardkit.auth.origin import normalize_origin
 from cardkit.cli import State, emit_json, json_option
 from cardkit.errors import ExitCode
 from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
-from cardkit.pcsc_bridge.runtime import RuntimeInfo, config_path
 
 
 @click.group("agent")
@@ -70,7 +70,7 @@ def agent_run(  # noqa: PLR0917 - click passes options positionally
 def agent_status(as_json: bool) -> None:
     """Is the agent answering? Asks the running agent through its local control channel
     (no portal origin needed). Exit 0 running, 1 not."""
-    runtime = RuntimeInfo.read()
+    runtime = announcement()
     if runtime is None:
         _not_running(as_json, "no running agent for this user", "agent_not_running")
     assert runtime is not None

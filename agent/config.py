@@ -12,27 +12,22 @@ Keys (all optional)::
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from agent.runtime import audit_log_path, config_path, state_dir
 from cardkit.auth.origin import normalize_origin
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.contract import DEFAULT_PORT
-from cardkit.pcsc_bridge.runtime import APP, audit_log_path, config_path
 
 
 class ConfigError(CardkitError, ValueError):
     """The agent's configuration file says something the agent refuses."""
 
     code = "config_invalid"
-
-
-def state_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP))
 
 
 @dataclass(frozen=True)
@@ -78,3 +73,20 @@ class AgentConfig:
         if "port" in given and not 1024 <= int(given["port"]) <= 65535:
             raise ValueError("port must be 1024..65535")
         return replace(self, **given)
+
+
+def allow_origin(origin: str, path: Path | None = None) -> str:
+    """Add ``origin`` to ``allowed_origins`` in agent.toml (created if need be), keeping
+    the file's other lines; what was done, in a line (the agent reads it at its start)."""
+    path = path or config_path()
+    origin = normalize_origin(origin)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    origins = list(tomllib.loads(text).get("allowed_origins", [])) if text else []
+    if origin in origins:
+        return f"{origin}: already in {path}"
+    origins.append(origin)
+    line = "allowed_origins = " + json.dumps(origins)  # a TOML array of basic strings
+    lines = [x for x in text.splitlines() if not x.strip().startswith("allowed_origins")]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([*lines, line]) + "\n", encoding="utf-8")
+    return f"{origin}: added to {path} (restart the agent)"

@@ -16,21 +16,21 @@ from filelock import FileLock, Timeout
 from agent.audit import AuditLog, RefusalAudit
 from agent.config import AgentConfig
 from agent.consent import open_consent_store
-from agent.private import harden_process, open_private
+from agent.private import harden_process
 from agent.prompt import prompt_from_spec
+from agent.protocol import guarded_protocol
+from agent.runtime import announce, runtime_dir
 from agent.service import AgentService
 from agent.signer import SignerProcess
 from cardkit import __version__
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.app import create_app
-from cardkit.pcsc_bridge.peers import PeerGuard, guarded_protocol
-from cardkit.pcsc_bridge.runtime import RuntimeInfo, runtime_dir
+from cardkit.pcsc_bridge.peers import PeerGuard
+from cardkit.pcsc_bridge.runtime import RuntimeInfo
 from cardkit.pkcs11 import find_module
 from cardkit.transport import pcsc_backend
 
 log = logging.getLogger(__name__)
-
-RUNTIME_FILE = "agent.json"
 
 
 class AgentError(CardkitError):
@@ -61,16 +61,6 @@ class InstanceLock:
 
     def release(self) -> None:
         self._lock.release()
-
-
-def write_runtime(info: RuntimeInfo, directory: Path | None = None) -> Path:
-    """The runtime file, private to the user (see :mod:`cardkit.pcsc_bridge.runtime`)."""
-    target = info.path(directory)
-    tmp = target.with_suffix(".tmp")
-    with open_private(tmp, "w") as f:
-        f.write(info.to_json())
-    tmp.replace(target)
-    return target
 
 
 def loopback_sockets(port: int) -> list[socket.socket]:
@@ -146,7 +136,7 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
         stack.callback(service.stop)
         origins = frozenset(config.allowed_origins)  # normalised by the config
         runtime = RuntimeInfo.new(config.port, config.allowed_origins)
-        runtime_file = write_runtime(runtime)
+        runtime_file = announce(runtime)
         stack.callback(runtime_file.unlink, missing_ok=True)
         guard = PeerGuard()
         if not guard.available:
@@ -187,7 +177,7 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
                 lifespan="off",
                 timeout_keep_alive=5,
                 # uvicorn's own limit counts idle connections and answers in plain text;
-                # the bridge's limits (peers.guarded_protocol, security.MAX_INFLIGHT) do not.
+                # the bridge's limits (agent.protocol, security.MAX_INFLIGHT) do not.
                 limit_concurrency=None,
                 http=guarded_protocol(
                     guard, header_timeout=config.header_timeout, on_refused=refusals.record

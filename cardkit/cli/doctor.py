@@ -10,6 +10,7 @@ from rich.console import Console
 
 from cardkit.cli._base import State, json_option
 from cardkit.doctor import Context, diagnose
+from cardkit.doctor.installation import installed_agent
 from cardkit.doctor.model import Report
 from cardkit.doctor.render import render_html, render_json, render_text
 from cardkit.i18n import detect_language, translator
@@ -79,6 +80,7 @@ def doctor(  # noqa: PLR0917 - click passes options positionally
         online=online,
         clock_url=clock_url,
         module=module_path,
+        agent=installed_agent(),
         timeout=timeout,
     )
     _ = translator(language).gettext
@@ -99,9 +101,8 @@ def doctor(  # noqa: PLR0917 - click passes options positionally
         err.print(_("HTML report: {path}").format(path=html_file))
     if bundle_file is not None:
         from cardkit.doctor.bundle import write_bundle
-        from cardkit.pcsc_bridge.runtime import audit_log_path
 
-        write_bundle(report, bundle_file, audit_log_path())
+        write_bundle(report, bundle_file, ctx.agent.audit_log() if ctx.agent else None)
         err.print(_("Bundle for your ticket: {path}").format(path=bundle_file))
     if fix:
         _apply_fixes(report, ctx, yes, err)

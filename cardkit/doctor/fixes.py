@@ -1,8 +1,9 @@
 """The fixes ``cardkit doctor --fix`` may apply: few, safe, each undone as easily.
 
 Starting the PC/SC service, installing the agent's autostart for this user, adding the
-portal's origin to the agent's configuration. Nothing touches a card, a PIN or a
-certificate; anything else is for a person to decide.
+portal's origin to the agent's configuration (the last two done by the agent itself, which
+owns its configuration and its autostart: :mod:`cardkit.doctor.installation`). Nothing
+touches a card, a PIN or a certificate; anything else is for a person to decide.
 """
 
 from __future__ import annotations
@@ -29,25 +30,6 @@ def _run(command: list[str]) -> str:
     return f"$ {' '.join(command)}: {'ok' if done.returncode == 0 else output or done.returncode}"
 
 
-def add_origin(origin: str) -> str:
-    """Add ``origin`` to ``allowed_origins`` in agent.toml (created if need be)."""
-    import tomllib
-
-    from cardkit.pcsc_bridge.runtime import config_path
-
-    path = config_path()
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    origins = list(tomllib.loads(text).get("allowed_origins", [])) if text else []
-    if origin in origins:
-        return f"{origin}: already in {path}"
-    origins.append(origin)
-    line = "allowed_origins = [" + ", ".join(f'"{o}"' for o in origins) + "]"
-    lines = [x for x in text.splitlines() if not x.strip().startswith("allowed_origins")]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([*lines, line]) + "\n", encoding="utf-8")
-    return f"{origin}: added to {path} (restart the agent)"
-
-
 def available_fixes(report: Report, ctx: Context) -> list[Fix]:
     _ = translator(ctx.language).gettext
     failed = {f.check for f in report.findings if f.status is Status.ERROR}
@@ -59,11 +41,14 @@ def available_fixes(report: Report, ctx: Context) -> list[Fix]:
                 lambda: _run(["systemctl", "start", "pcscd.socket"]),
             )
         )
+    agent = ctx.agent
+    if agent is None:
+        return fixes
     if "agent.running" in failed:
         fixes.append(
             Fix(
                 _("Install the agent's start with the session (cardkit agent install-service)?"),
-                lambda: _run([sys.executable, "-m", "cardkit", "agent", "install-service"]),
+                agent.install_autostart,
             )
         )
     if "agent.origin" in failed and ctx.origin:
@@ -71,7 +56,7 @@ def available_fixes(report: Report, ctx: Context) -> list[Fix]:
         fixes.append(
             Fix(
                 _("Allow {origin} in the agent's configuration?").format(origin=origin),
-                lambda: add_origin(origin),
+                lambda: agent.allow_origin(origin),
             )
         )
     return fixes

@@ -12,17 +12,15 @@ for, whatever the headers say. The kernel knows who owns each socket:
   ``ProcessIdToSessionId`` its logon session: the peer must run in the agent's own session
   (on a terminal server each user has theirs; services run in session 0).
 
-The verdict is taken once per connection (when uvicorn accepts it, see
-:func:`guarded_protocol`) and kept until the connection closes, so a keep-alive connection
+The verdict is taken once per connection (when the server accepts it: the agent's
+``agent.protocol``) and kept until the connection closes, so a keep-alive connection
 pays the lookup once and a reused port can never inherit another connection's verdict.
 Platforms without a lookup here fail closed: nothing is served (see :class:`PeerGuard`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import json
 import logging
 import os
 import socket
@@ -249,7 +247,7 @@ class PeerGuard:
             return PeerVerdict(False, "owner unknown")
         return PeerVerdict(owner == self._expected, f"owner {owner}")
 
-    # The connection's life, from the protocol (see guarded_protocol).
+    # The connection's life, from the server's protocol (the agent's).
 
     def opened(self, peer: Address, local: Address) -> None:
         self._open[peer] = self.judge(peer, local)
@@ -272,122 +270,8 @@ def _current_owner() -> int | None:
     return int(getuid()) if getuid is not None else None
 
 
-def _address(info: Any) -> Address | None:
+def address_of(info: Any) -> Address | None:
+    """A socket address as the transport gives it (host, port[, ...]), or None."""
     if isinstance(info, tuple) and len(info) >= 2:
         return str(info[0]), int(info[1])
     return None
-
-
-#: Seconds a new connection has to send a complete request head.
-HEADER_TIMEOUT = 10.0
-#: Connections one owner may hold open at once (a browser opens a handful).
-MAX_CONNECTIONS = 64
-#: Seconds a refused connection stays open to read its request before it is closed.
-REFUSAL_LINGER = 1.0
-
-
-def _refusal(status: int, reason: str, code: str, detail: str) -> bytes:
-    from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, problem_body
-
-    body = json.dumps(problem_body(status, code, detail)).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {PROBLEM_TYPE}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
-
-
-def guarded_protocol(
-    guard: PeerGuard,
-    *,
-    header_timeout: float = HEADER_TIMEOUT,
-    max_connections: int = MAX_CONNECTIONS,
-    on_refused: Callable[[str, dict[str, Any]], None] | None = None,
-) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol with the bridge's connection rules:
-
-    - a peer of another user is answered ``peer_not_allowed`` and closed at once (it holds
-      no connection slot);
-    - a connection that sends no complete request head within ``header_timeout`` seconds
-      is closed (silent or trickling sockets cannot pile up; uvicorn's own keep-alive
-      timeout covers idle connections after a request);
-    - one owner holds at most ``max_connections`` connections; more are answered
-      ``overloaded`` and closed.
-    """
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-    base: Any = AutoHTTPProtocol
-    open_count: list[int] = [0]
-
-    def refuse(code: str, fields: dict[str, Any]) -> None:
-        if on_refused is not None:
-            on_refused(code, fields)
-
-    class GuardedProtocol(base):  # type: ignore[misc]
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self._cardkit_peer = _address(transport.get_extra_info("peername"))
-            self._cardkit_timer: asyncio.TimerHandle | None = None
-            self._cardkit_counted = False
-            local = _address(transport.get_extra_info("sockname"))
-            super().connection_made(transport)
-            if self._cardkit_peer is None or local is None:
-                return
-            guard.opened(self._cardkit_peer, local)
-            verdict = guard.verdict(self._cardkit_peer, local)
-            if not verdict.allowed:
-                refuse("peer_not_allowed", {"owner": verdict.owner, "stage": "connect"})
-                self._cardkit_close(
-                    _refusal(
-                        403,
-                        "Forbidden",
-                        "peer_not_allowed",
-                        "the bridge serves only its own user's programs",
-                    )
-                )
-                return
-            if open_count[0] >= max_connections:
-                refuse("overloaded", {"open": open_count[0]})
-                self._cardkit_close(
-                    _refusal(503, "Service Unavailable", "overloaded", "too many connections")
-                )
-                return
-            open_count[0] += 1
-            self._cardkit_counted = True
-            loop = asyncio.get_running_loop()
-            self._cardkit_timer = loop.call_later(header_timeout, self._cardkit_expire)
-
-        def _cardkit_close(self, answer: bytes) -> None:
-            """Answer at once, then drain what the client sends for a moment before
-            closing: closing on unread data would reset the connection, and the client
-            would lose the answer."""
-            self._cardkit_refused = True
-            self.transport.write(answer)
-            asyncio.get_running_loop().call_later(REFUSAL_LINGER, self.transport.close)
-
-        def data_received(self, data: bytes) -> None:
-            if getattr(self, "_cardkit_refused", False):
-                return  # refused: its request is read and dropped, never served
-            super().data_received(data)
-
-        def _cardkit_expire(self) -> None:
-            if self.cycle is None and not self.transport.is_closing():
-                refuse("header_timeout", {})
-                self.transport.close()
-
-        def handle_events(self) -> None:
-            super().handle_events()
-            if self.cycle is not None and self._cardkit_timer is not None:
-                self._cardkit_timer.cancel()  # a request head arrived in time
-                self._cardkit_timer = None
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._cardkit_timer is not None:
-                self._cardkit_timer.cancel()
-            if self._cardkit_counted:
-                open_count[0] -= 1
-                self._cardkit_counted = False
-            if self._cardkit_peer is not None:
-                guard.closed(self._cardkit_peer)
-            super().connection_lost(exc)
-
-    return GuardedProtocol

@@ -25,7 +25,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from cardkit.pcsc_bridge.peers import PeerGuard
+from cardkit.pcsc_bridge.peers import PeerGuard, address_of
 from cardkit.pcsc_bridge.problems import PROBLEM_TYPE, problem_body
 
 Scope = MutableMapping[str, Any]
@@ -91,7 +91,8 @@ class BridgeSecurity:
                 await send({"type": "websocket.close", "code": 1008})
             return
         if self.peer_guard is not None:
-            verdict = self.peer_guard.verdict(_address(scope, "client"), _address(scope, "server"))
+            peer, local = address_of(scope.get("client")), address_of(scope.get("server"))
+            verdict = self.peer_guard.verdict(peer, local)
             if not verdict.allowed:
                 self._refused("peer_not_allowed", scope, owner=verdict.owner)
                 await _problem(
@@ -196,13 +197,6 @@ class BridgeSecurity:
             return message
 
         return wrapped
-
-
-def _address(scope: Scope, key: str) -> tuple[str, int] | None:
-    value = scope.get(key)
-    if isinstance(value, list | tuple) and len(value) >= 2:
-        return str(value[0]), int(value[1])
-    return None
 
 
 class BodyTooLarge(Exception):

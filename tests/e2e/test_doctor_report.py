@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agent.installation import LocalAgent
 from cardkit.doctor import Context, diagnose
 from cardkit.doctor.render import render_html
 from cardkit.transport.inprocess import InProcessBackend
@@ -19,7 +20,8 @@ def test_html_report_renders_offline(browser: Any, tmp_path: Path) -> None:
     backend = InProcessBackend()
     backend.insert("Omnikey 3121 00 00", build_card("cps-pin-blocked"))
     backend.insert("Omnikey 3121 00 01", build_card("vitale-family"))
-    report = diagnose(Context(backend_factory=lambda: backend, language="fr", runtime_dir=tmp_path))
+    agent = LocalAgent(runtime=tmp_path, home=tmp_path)
+    report = diagnose(Context(backend_factory=lambda: backend, language="fr", agent=agent))
     page_file = tmp_path / "rapport.html"
     page_file.write_text(render_html(report), encoding="utf-8")
     page = browser.new_page(viewport={"width": 1100, "height": 1400})

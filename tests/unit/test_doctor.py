@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from agent.installation import LocalAgent
 from cardkit.cli import State, cli
 from cardkit.doctor import Context, Status, diagnose
 from cardkit.doctor.bundle import write_bundle
@@ -31,7 +32,7 @@ CPS_PROFILES = [n for n in list_profiles() if load_profile(n).get("family") == "
 
 
 def run(backend: Any, tmp_path: Path, **options: Any) -> Report:
-    options.setdefault("runtime_dir", tmp_path / "no-agent")
+    options.setdefault("agent", LocalAgent(runtime=tmp_path / "no-agent", home=tmp_path))
     options.setdefault("port", _closed_port())
     return diagnose(Context(backend_factory=lambda: backend, **options))
 
@@ -126,6 +127,8 @@ def test_agent_stopped_and_port_taken(tmp_path: Path) -> None:
         squatter.close()
     assert taken.status is Status.ERROR
     assert f"pid {os.getpid()}" in (taken.evidence["owner"] or "")  # names the squatter
+    missing = one(run(InProcessBackend(), tmp_path, agent=None), "agent.running")
+    assert "not installed" in missing.finding and 'cardkit[agent]' in missing.remedy
 
 
 @pytest.mark.timeout(30)
@@ -231,19 +234,17 @@ def test_committed_translations_are_compiled() -> None:
     assert po.with_suffix(".mo").read_bytes() == compile_po(po.read_text(encoding="utf-8"))
 
 
-def test_fix_allows_the_origin_in_the_agent_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fix_allows_the_origin_in_the_agent_config(tmp_path: Path) -> None:
     import tomllib
 
     from cardkit.doctor.fixes import available_fixes
     from cardkit.doctor.model import Finding
 
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     config = tmp_path / "config" / "cardkit" / "agent.toml"
     config.parent.mkdir(parents=True)
     config.write_text('port = 40000\nallowed_origins = ["https://a.example"]\n')
-    ctx = Context(backend_factory=InProcessBackend, origin="https://b.example")
+    agent = LocalAgent(config=config)
+    ctx = Context(backend_factory=InProcessBackend, origin="https://b.example", agent=agent)
     report = Report(
         [Finding("agent.origin", "agent", Status.ERROR, "Portal", "refused")],
         dt.datetime.now(dt.UTC),
@@ -259,7 +260,7 @@ def test_fix_allows_the_origin_in_the_agent_config(
 
 
 def test_listeners_beyond_loopback_are_seen() -> None:
-    from cardkit.doctor.checks import _non_loopback_listeners
+    from cardkit.doctor.checks.agent import _non_loopback_listeners
 
     for host, expected in (("0.0.0.0", ["0.0.0.0"]), ("127.0.0.1", [])):
         listener = socket.socket()
@@ -269,3 +270,32 @@ def test_listeners_beyond_loopback_are_seen() -> None:
             assert _non_loopback_listeners(listener.getsockname()[1]) == expected
         finally:
             listener.close()
+
+
+def test_the_runner_orders_checks_by_what_they_need(tmp_path: Path) -> None:
+    """Declared in any order, a check runs after the one providing what it needs; a need
+    nobody provides, or a fact written by a check that does not declare it, is refused."""
+    import random
+
+    from cardkit.doctor.checks import CHECKS, Check, ordered, run_one
+    from cardkit.doctor.checks.base import Facts
+
+    shuffled = list(CHECKS)
+    random.Random(7).shuffle(shuffled)
+    placed = [c.id for c in ordered(shuffled)]
+    for check in CHECKS:
+        for need in check.needs:
+            provider = next(c.id for c in CHECKS if need in c.provides)
+            assert placed.index(provider) < placed.index(check.id)
+    assert [c.id for c in ordered(CHECKS)] == [c.id for c in CHECKS]  # declared order kept
+    lonely = Check("x", "environment", lambda ctx, facts, out: iter(()), needs=("nothing",))
+    with pytest.raises(ValueError, match="no check provides"):
+        ordered([*CHECKS, lonely])
+
+    def sneaky(ctx: Context, facts: Facts, out: Any) -> Any:
+        facts.readers = {}
+        return iter(())
+
+    ctx = Context(backend_factory=InProcessBackend)
+    with pytest.raises(RuntimeError, match="does not provide"):
+        run_one(ctx, Facts(), Check("y", "environment", sneaky))

@@ -15,7 +15,7 @@ import pytest
 import agent
 import cardkit
 from agent import autostart
-from agent.daemon import write_runtime
+from agent.runtime import announce, announcement
 from cardkit.pcsc_bridge.runtime import RuntimeInfo
 
 POSIX_ONLY = ("fcntl", "pwd", "grp", "termios")
@@ -137,8 +137,8 @@ def test_plan_per_platform(
 
 def test_runtime_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = RuntimeInfo.new(40123, ("https://portal.example",))
-    path = write_runtime(info, tmp_path / "run")
-    assert RuntimeInfo.read(tmp_path / "run") == info
+    path = announce(info, tmp_path / "run")
+    assert announcement(tmp_path / "run") == info
     if sys.platform != "win32":
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.parent.stat().st_mode & 0o777 == 0o700
@@ -146,9 +146,9 @@ def test_runtime_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sys, "platform", "win32")
     calls: list[object] = []
     monkeypatch.setattr(os, "chmod", lambda *a: calls.append(a))
-    write_runtime(info, tmp_path / "win")
+    announce(info, tmp_path / "win")
     assert calls == []
-    assert RuntimeInfo.read(tmp_path / "missing") is None
+    assert announcement(tmp_path / "missing") is None
 
 
 def test_console_prompt_on_windows_uses_the_console_buffers(
