@@ -347,18 +347,27 @@ def build_cas() -> dict[str, Issued]:
     return out
 
 
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
+def key_usage(*uses: str) -> x509.KeyUsage:
+    """The KeyUsage extension with ``uses`` set (x509.KeyUsage's field names), the rest not."""
+    fields = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
     )
+    unknown = set(uses) - set(fields)
+    if unknown:
+        raise ValueError(f"not a key usage: {sorted(unknown)}")
+    return x509.KeyUsage(**{name: name in uses for name in fields})
+
+
+def _ca_usage() -> x509.KeyUsage:
+    return key_usage("key_cert_sign", "crl_sign")
 
 
 def _crl_dp(ca_slug: str) -> x509.CRLDistributionPoints:
@@ -381,17 +390,10 @@ def issue_end_entity(
     label = f"{h.profile} {usage}"
     key = key or deterministic_rsa_key(label, 2048)
     auth = usage == "auth"
-    ku = x509.KeyUsage(
-        digital_signature=auth and h.digital_signature,
-        content_commitment=not auth,
-        key_encipherment=auth,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    if auth:
+        ku = key_usage("key_encipherment", *(["digital_signature"] if h.digital_signature else []))
+    else:
+        ku = key_usage("content_commitment")
     policies = [POLICY_AUTH if auth else POLICY_SIGN, *h.policies]
     builder = (
         x509.CertificateBuilder()

@@ -22,6 +22,7 @@ import itertools
 import logging
 import threading
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -104,11 +105,36 @@ class RevocationSource:
         with self._lock:
             self._cache[key] = _Cached(data, until or dt.datetime.now(dt.UTC) + DEFAULT_TTL)
 
-    def ocsp(self, cert: x509.Certificate, issuer: x509.Certificate) -> bytes | None:
+    def _first_answer(
+        self,
+        kind: str,
+        urls: list[str],
+        body: bytes | None,
+        key: Callable[[str], tuple[str, str]],
+        parse: Callable[[bytes], dt.datetime | None],
+    ) -> bytes | None:
+        """The first of ``urls`` that answers in a form ``parse`` accepts (it gives the
+        answer's nextUpdate, or raises ValueError), cached under ``key(url)`` until then."""
         now = dt.datetime.now(dt.UTC)
+        for url in urls:
+            cached = self._get(key(url), now)
+            if cached is not None:
+                return cached
+            try:
+                self.fetches += 1
+                data = self._fetch(url, body)  # type: ignore[operator]
+                until = parse(data)
+            except (OSError, ValueError) as exc:
+                log.warning("%s %s: %s", kind, url, exc)
+                continue
+            self._put(key(url), data, until)
+            return bytes(data)
+        return None
+
+    def ocsp(self, cert: x509.Certificate, issuer: x509.Certificate) -> bytes | None:
         key = ("ocsp", f"{cert.serial_number:x}:{cert.issuer.rfc4514_string()}")
-        cached = self._get(key, now)
-        if cached is not None:
+        cached = self._get(key, dt.datetime.now(dt.UTC))
+        if cached is not None:  # before building a request
             return cached
         request = (
             ocsp.OCSPRequestBuilder()
@@ -116,38 +142,16 @@ class RevocationSource:
             .build()
             .public_bytes(serialization.Encoding.DER)
         )
-        for url in _urls(cert, "ocsp"):
-            try:
-                self.fetches += 1
-                data = self._fetch(url, request)  # type: ignore[operator]
-                answer = ocsp.load_der_ocsp_response(data)
-            except (OSError, ValueError) as exc:
-                log.warning("OCSP %s: %s", url, exc)
-                continue
-            if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-                log.warning("OCSP %s: %s", url, answer.response_status.name)
-                continue
-            self._put(key, data, answer.next_update_utc)
-            return bytes(data)
-        return None
+        return self._first_answer("OCSP", _urls(cert, "ocsp"), request, lambda _: key, _ocsp_until)
 
     def crl(self, cert: x509.Certificate) -> bytes | None:
-        now = dt.datetime.now(dt.UTC)
-        for url in _urls(cert, "crl"):
-            key = ("crl", url)
-            cached = self._get(key, now)
-            if cached is not None:
-                return cached
-            try:
-                self.fetches += 1
-                data = self._fetch(url, None)  # type: ignore[operator]
-                crl = x509.load_der_x509_crl(data)
-            except (OSError, ValueError) as exc:
-                log.warning("CRL %s: %s", url, exc)
-                continue
-            self._put(key, data, crl.next_update_utc)
-            return bytes(data)
-        return None
+        return self._first_answer(
+            "CRL",
+            _urls(cert, "crl"),
+            None,
+            lambda url: ("crl", url),
+            lambda data: x509.load_der_x509_crl(data).next_update_utc,
+        )
 
     def gather(
         self, path: list[x509.Certificate]
@@ -168,3 +172,10 @@ class RevocationSource:
             else:
                 missing.append(cert)
         return responses, crls, missing
+
+
+def _ocsp_until(data: bytes) -> dt.datetime | None:
+    answer = ocsp.load_der_ocsp_response(data)
+    if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        raise ValueError(answer.response_status.name)
+    return answer.next_update_utc

@@ -31,9 +31,11 @@ def _load_dir(directory: Path) -> list[x509.Certificate]:
 
 
 def load_trust(
-    name: str = "test", directory: Path | None = None
+    name: str, directory: Path | None = None
 ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
-    """(roots, intermediates) of trust store ``name`` ("test" or "production")."""
+    """(roots, intermediates) of trust store ``name``: "production" (IGC-Santé, installed by
+    the portal's operator) or "test" (the mocks' TEST hierarchy). No default: trusting the
+    TEST roots by omission would let anyone holding their public keys log in."""
     if directory is None and os.environ.get("CARDKIT_TRUST_DIR"):
         directory = Path(os.environ["CARDKIT_TRUST_DIR"])
     base = directory or ANCHORS / name
