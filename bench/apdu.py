@@ -1,7 +1,7 @@
 """cardkit's APDU round trip vs raw pyscard ``SCardTransmit`` on the same card handle.
 
 Both go to the same mock card in a vpcd reader through real pcscd. Calls alternate
-(cardkit, raw, raw, cardkit, ...) so that drift in machine load hits both sides equally; the
+(:func:`bench.stats.interleave`) so that drift in machine load hits both sides equally; the
 ratio of medians is what to compare across runs.
 """
 
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
 from smartcard import scard
 
-from bench.stats import emit, summary
+from bench.stats import emit, interleave, ratio, report
 from cardkit.apdu import ApduChannel, CommandAPDU
 from cardkit.transport.pcsc import PcscBackend, PcscConnection
 
@@ -52,27 +51,14 @@ def run(n: int, reader: str | None) -> dict[str, object]:
             hr, response = scard.SCardTransmit(handle, pci, raw)
             assert hr == 0 and response[-2:] == [0x90, 0x00]
 
-        for _ in range(min(50, n)):  # warm-up
-            cardkit_call()
-            raw_call()
-        ours: list[int] = []
-        base: list[int] = []
-        clock = time.perf_counter_ns
-        for i in range(n):
-            pair = ((cardkit_call, ours), (raw_call, base))
-            for call, samples in pair if i % 2 == 0 else reversed(pair):
-                t0 = clock()
-                call()
-                samples.append(clock() - t0)
+        samples = interleave({"cardkit": cardkit_call, "pyscard": raw_call}, n, min(50, n))
     backend.close()
-    ck, pk = summary(ours), summary(base)
     return {
         "bench": "apdu",
         "n": n,
         "reader": name,
-        "cardkit": ck,
-        "pyscard": pk,
-        "ratio": round(ck["median_us"] / pk["median_us"], 3),
+        **report(samples),
+        "ratio": ratio(samples["cardkit"], samples["pyscard"]),
     }
 
 

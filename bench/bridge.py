@@ -28,7 +28,7 @@ from pathlib import Path
 import uvicorn
 
 from bench.bare_server import bare as bare_handler
-from bench.stats import emit, summary
+from bench.stats import emit, interleave, ratio, report
 from cardkit.auth import Challenge
 from cardkit.cps import CpsCard
 from cardkit.pkcs11 import search_list
@@ -37,15 +37,6 @@ from mocks.harness import HarnessError, free_port, start_agent, start_card_proce
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "https://portal.example"
-
-
-def _time(call: Callable[[], None], n: int) -> list[int]:
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter_ns()
-        call()
-        samples.append(time.perf_counter_ns() - t0)
-    return samples
 
 
 def _getter(port: int, path: str) -> Callable[[], None]:
@@ -112,19 +103,15 @@ def run(n: int, auth_n: int) -> dict[str, object]:
         while not server.started:
             time.sleep(0.01)
 
-        status_get = _getter(port, "/v1/status")
-        base_get, bare_get = _getter(baseline_port, "/"), _getter(bare_port, "/")
-        for _ in range(50):
-            status_get()
-            base_get()
-            bare_get()
-        status: list[int] = []
-        base: list[int] = []
-        bare: list[int] = []
-        for i in range(n):  # rotate, so that load drift hits every side alike
-            trio = [(status_get, status), (base_get, base), (bare_get, bare)]
-            for call, samples in trio[i % 3 :] + trio[: i % 3]:
-                samples.extend(_time(call, 1))
+        gets = interleave(
+            {
+                "status": _getter(port, "/v1/status"),
+                "baseline": _getter(baseline_port, "/"),
+                "bare_asgi_in_process": _getter(bare_port, "/"),
+            },
+            n,
+            warm_up=50,
+        )
 
         # /v1/auth end to end, then the same card and token work alone.
         def auth() -> None:
@@ -144,9 +131,6 @@ def run(n: int, auth_n: int) -> dict[str, object]:
             answer.read()
             assert answer.status == 200, answer.status
 
-        auth()  # consent and the worker's module load, once
-        auth_samples = _time(auth, auth_n)
-
         from agent.signer import SignerProcess
 
         signer = SignerProcess(Path(module))
@@ -160,21 +144,19 @@ def run(n: int, auth_n: int) -> dict[str, object]:
                 cps.identity(certificate)
             signer.create_token(reader, "1234", ORIGIN, Challenge.new().nonce, certificate)
 
-        card_work()
-        card_samples = _time(card_work, auth_n)
-    s_status, s_base, s_bare = summary(status), summary(base), summary(bare)
-    s_auth, s_card = summary(auth_samples), summary(card_samples)
+        # The first round: consent and each worker's module load, once.
+        logins = interleave({"auth": auth, "auth_card_and_token_work": card_work}, auth_n, 1)
+    summaries = report({**gets, **logins})
     return {
         "bench": "bridge",
         "n": n,
-        "status": s_status,
-        "baseline": s_base,
-        "bare_asgi_in_process": s_bare,
-        "ratio": round(s_status["median_us"] / s_base["median_us"], 3),
-        "ratio_in_process_baseline": round(s_status["median_us"] / s_bare["median_us"], 3),
-        "auth": s_auth,
-        "auth_card_and_token_work": s_card,
-        "auth_overhead_us": round(s_auth["median_us"] - s_card["median_us"], 1),
+        **summaries,
+        "ratio": ratio(gets["status"], gets["baseline"]),
+        "ratio_in_process_baseline": ratio(gets["status"], gets["bare_asgi_in_process"]),
+        "auth_overhead_us": round(
+            summaries["auth"]["median_us"] - summaries["auth_card_and_token_work"]["median_us"],
+            1,
+        ),
     }
 
 

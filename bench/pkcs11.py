@@ -21,7 +21,7 @@ from pathlib import Path
 
 import PyKCS11
 
-from bench.stats import emit, summary
+from bench.stats import emit, interleave, ratio, report
 from cardkit.algorithms import sha256_digest_info
 from cardkit.cps.pkcs11 import find_authentication_key
 from cardkit.pkcs11 import Algorithm, Module, search_list
@@ -86,19 +86,12 @@ def run(n: int, tool_runs: int, softhsm: bool) -> dict[str, object]:
             # conversion to bytes walks it element by element (~80 us for 256 bytes).
             bytes(token.session.sign(pair.private_key, digest_info, mechanism))
 
-        for _ in range(3):
-            cardkit_call()
-            raw_call()
-        ours: list[int] = []
-        base: list[int] = []
-        base_bytes: list[int] = []
+        samples = interleave(
+            {"cardkit": cardkit_call, "pykcs11": raw_call, "pykcs11_with_bytes": raw_bytes_call},
+            n,
+            warm_up=3,
+        )
         clock = time.perf_counter_ns
-        for i in range(n):
-            calls = ((cardkit_call, ours), (raw_call, base), (raw_bytes_call, base_bytes))
-            for call, samples in calls if i % 2 == 0 else reversed(calls):
-                t0 = clock()
-                call()
-                samples.append(clock() - t0)
         message = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "msg"
         message.write_bytes(digest_info)
         tool: list[int] = []
@@ -128,19 +121,15 @@ def run(n: int, tool_runs: int, softhsm: bool) -> dict[str, object]:
                 capture_output=True,
             )
             tool.append(clock() - t0)
-    ck, raw, tl = summary(ours), summary(base), summary(tool)
-    raw_bytes = summary(base_bytes)
+    ours = samples["cardkit"]
     return {
         "bench": "pkcs11",
         "token": "softhsm2" if softhsm else "opensc+mock-cps",
         "n": n,
-        "cardkit": ck,
-        "pykcs11": raw,
-        "pykcs11_with_bytes": raw_bytes,
-        "pkcs11_tool_process": tl,
-        "ratio": round(ck["median_us"] / raw["median_us"], 3),
-        "ratio_vs_pykcs11_with_bytes": round(ck["median_us"] / raw_bytes["median_us"], 3),
-        "ratio_vs_pkcs11_tool": round(ck["median_us"] / tl["median_us"], 4),
+        **report({**samples, "pkcs11_tool_process": tool}),
+        "ratio": ratio(ours, samples["pykcs11"]),
+        "ratio_vs_pykcs11_with_bytes": ratio(ours, samples["pykcs11_with_bytes"]),
+        "ratio_vs_pkcs11_tool": ratio(ours, tool, 4),
     }
 
 

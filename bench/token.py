@@ -13,77 +13,66 @@ from __future__ import annotations
 import argparse
 import subprocess
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.stats import emit, summary
+from bench.stats import emit, interleave, ratio, report
 from cardkit.auth import RevocationPolicy, Validator, ValidatorConfig
 from mocks import pki
 from mocks.revocation import RevocationServer
 from mocks.tokens import ORIGIN, issue
 
 
-def _validations(validator: Validator, n: int) -> list[int]:
+def _validating(validator: Validator, n: int) -> Callable[[], None]:
+    """One validation per call, each of a token of its own (made beforehand)."""
     key, cert = pki.card_credentials("cps-doctor", "auth")
-    tokens = [issue(key, cert) for _ in range(n + 5)]
-    for t in tokens[:5]:  # warm the caches
+    tokens = iter([issue(key, cert) for _ in range(n)])
+
+    def validate() -> None:
+        t = next(tokens)
         validator.validate(t.token, ORIGIN, t.nonce, t.store)
-    samples = []
-    for t in tokens[5:]:
-        t0 = time.perf_counter_ns()
-        validator.validate(t.token, ORIGIN, t.nonce, t.store)
-        samples.append(time.perf_counter_ns() - t0)
-    return samples
+
+    return validate
 
 
 def run(n: int, openssl_runs: int) -> dict[str, object]:
     anchors, intermediates = pki.trust_anchors(), pki.intermediates()
-    off = _validations(
-        Validator(ValidatorConfig(anchors, intermediates, revocation=RevocationPolicy.OFF)), n
-    )
+
+    def validator(policy: RevocationPolicy) -> Validator:
+        return Validator(ValidatorConfig(anchors, intermediates, revocation=policy))
+
+    warm = 5  # the path validation and OCSP caches
     with RevocationServer() as server:
-        ocsp = _validations(
-            Validator(
-                ValidatorConfig(anchors, intermediates, revocation=RevocationPolicy.SOFT_FAIL)
-            ),
+        validations = interleave(
+            {
+                "revocation_off": _validating(validator(RevocationPolicy.OFF), n + warm),
+                "ocsp_cached": _validating(validator(RevocationPolicy.SOFT_FAIL), n + warm),
+            },
             n,
+            warm,
         )
         fetched = server.ocsp_requests + server.crl_requests
-    tool: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         leaf = Path(tmp) / "leaf.pem"
         leaf.write_bytes((pki.PKI_DIR / "cards/cps-doctor/auth.crt.pem").read_bytes())
         chain = Path(tmp) / "inter.pem"
         chain.write_bytes((pki.PKI_DIR / "ca/personnes.crt.pem").read_bytes())
-        for _ in range(openssl_runs):
-            t0 = time.perf_counter_ns()
-            subprocess.run(
-                [
-                    "openssl",
-                    "verify",
-                    "-CAfile",
-                    str(pki.PKI_DIR / "ca/root.crt.pem"),
-                    "-untrusted",
-                    str(chain),
-                    str(leaf),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            tool.append(time.perf_counter_ns() - t0)
-    s_off, s_ocsp, s_tool = summary(off), summary(ocsp), summary(tool)
+        command = ["openssl", "verify", "-CAfile", str(pki.PKI_DIR / "ca/root.crt.pem")]
+        command += ["-untrusted", str(chain), str(leaf)]
+        tool = interleave(
+            {"openssl": lambda: subprocess.run(command, check=True, capture_output=True)},
+            openssl_runs,
+        )["openssl"]
+    summaries = report({**validations, "openssl_verify_process": tool})
+    for name in validations:
+        summaries[name]["per_second"] = round(1e6 / summaries[name]["median_us"], 1)
+    summaries["ocsp_cached"]["responder_requests"] = fetched
     return {
         "bench": "token",
         "n": n,
-        "revocation_off": {**s_off, "per_second": round(1e6 / s_off["median_us"], 1)},
-        "ocsp_cached": {
-            **s_ocsp,
-            "per_second": round(1e6 / s_ocsp["median_us"], 1),
-            "responder_requests": fetched,
-        },
-        "openssl_verify_process": s_tool,
-        "ratio": round(s_off["median_us"] / s_tool["median_us"], 4),
-        "ratio_ocsp_cached": round(s_ocsp["median_us"] / s_tool["median_us"], 4),
+        **summaries,
+        "ratio": ratio(validations["revocation_off"], tool, 4),
+        "ratio_ocsp_cached": ratio(validations["ocsp_cached"], tool, 4),
     }
 
 
