@@ -41,8 +41,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cardkit import tlv
 from cardkit.algorithms import SHA256_DIGESTINFO_PREFIX
 from cardkit.apdu import SW, CommandAPDU, Ins
-from mocks.cards import DF, EF, Iso7816Card, SwError, build_iso_card
 from mocks.cards import pkcs15 as p15
+from mocks.cards.build import build_iso_card
+from mocks.cards.iso7816 import DF, EF, Iso7816Card, SwError
 from mocks.pki import card_credentials
 from mocks.profiles import Profile
 
