@@ -128,7 +128,7 @@ def test_agent_stopped_and_port_taken(tmp_path: Path) -> None:
     assert taken.status is Status.ERROR
     assert f"pid {os.getpid()}" in (taken.evidence["owner"] or "")  # names the squatter
     missing = one(run(InProcessBackend(), tmp_path, agent=None), "agent.running")
-    assert "not installed" in missing.finding and 'cardkit[agent]' in missing.remedy
+    assert "not installed" in missing.finding and "cardkit[agent]" in missing.remedy
 
 
 @pytest.mark.timeout(30)
