@@ -6,33 +6,28 @@ session ids, e-mail squatting, the demo outbox on a public name)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from starlette.routing import Mount, Route
 
 from cardkit.portal import PasswordHasher
-from mocks.portal.app import DEMO_PASSWORD, PortalConfig, create_portal, seed_demo
-from tests.unit.test_mock_portal import DOCTOR_AM, ORIGIN, Browser, mailed_link, plain
+from mocks.portal.app import DEMO_PASSWORD, PortalConfig, create_portal
+from tests.unit.test_mock_portal import (  # app: the same demo portal, a fixture
+    DOCTOR_AM,
+    ORIGIN,
+    Browser,
+    app,
+    mailed_link,
+    plain,
+    run,
+)
+
+__all__ = ["app"]
 
 NEW_PASSWORD = "Nouveau-2026!"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Any:
-    portal = create_portal(
-        PortalConfig(origin=ORIGIN, store=str(tmp_path / "portal.db"), demo=True)
-    )
-    seed_demo(portal.state.site.doors)
-    return portal
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def signed_in(app: Any, password: str = DEMO_PASSWORD) -> Browser:
