@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import secrets
 import threading
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from cardkit.sqlite import Database
 
 NONCE_BYTES = 32
 MIN_NONCE_BYTES = 32
+#: A nonce as it travels: base64url without padding, 32 bytes (43 characters) or more.
+NONCE_PATTERN = r"[A-Za-z0-9_-]{43,256}"
 DEFAULT_TTL = dt.timedelta(minutes=5)
 
 
@@ -38,7 +41,7 @@ def _now() -> dt.datetime:
 def check_nonce(nonce: str) -> bytes:
     """Decode a base64url nonce and insist on at least 32 random bytes (the agent refuses
     anything shorter: a short nonce makes the signed token replayable by guessing)."""
-    if not nonce or len(nonce) > 256:
+    if not re.fullmatch(NONCE_PATTERN, nonce):
         raise NonceError("a nonce is base64url, 43 to 256 characters")
     try:
         raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))

@@ -62,19 +62,23 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def request_fields(kind: type, data: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``kind`` (a TypedDict of ``str`` fields, bounded by :class:`Text`) that
-    ``data`` holds, checked; unknown fields are ignored (a newer page may send more)."""
+    ``data`` holds, checked: a field missing or not a string is a bad request; a string that
+    does not fit its bounds, the field's own error (``nonce_invalid``). Unknown fields are
+    ignored (a newer page may send more)."""
     fields: dict[str, Any] = {}
     for field in fields_of(kind):
         value = data.get(field.name)
-        if value is None:
-            if field.required:
-                raise BridgeError(400, "bad_request", f"{field.name} (string) is required")
-            continue
+        if value is None and field.required:
+            raise BridgeError(400, "bad_request", f"{field.name} (string) is required")
+        if value is not None and not isinstance(value, str):
+            raise BridgeError(400, "bad_request", f"{field.name} is a string")
+        if value is not None:
+            fields[field.name] = value
+    for field in fields_of(kind):
         marks = getattr(field.hint, "__metadata__", ())
         bounds = next((m for m in marks if isinstance(m, Text)), Text())
-        if not isinstance(value, str) or not bounds.admits(value):
-            raise BridgeError(400, "bad_request", f"{field.name} is not a valid string")
-        fields[field.name] = value
+        if field.name in fields and not bounds.admits(fields[field.name]):
+            raise BridgeError(400, bounds.error, f"{field.name} does not have its format")
     return fields
 
 

@@ -11,10 +11,13 @@ their tests; the browser client (``client.js``) is checked against the table by 
 from __future__ import annotations
 
 import asyncio
+import re
 import typing
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, NotRequired, Protocol, TypedDict
+
+from cardkit.auth.challenge import NONCE_PATTERN
 
 #: The bridge's port on loopback, fixed so that portals find it (overridable per agent).
 DEFAULT_PORT = 38470
@@ -27,10 +30,15 @@ class Text:
 
     min_length: int = 0
     max_length: int | None = None
+    #: A regular expression the whole string must match.
+    pattern: str | None = None
+    #: The problem code of a string that does not fit (the domain's, where it has one).
+    error: str = "bad_request"
 
     def admits(self, value: str) -> bool:
         too_long = self.max_length is not None and len(value) > self.max_length
-        return self.min_length <= len(value) and not too_long
+        fits = self.pattern is None or re.fullmatch(self.pattern, value) is not None
+        return self.min_length <= len(value) and not too_long and fits
 
 
 Reader = Annotated[str, Text(1, 200)]
@@ -40,8 +48,8 @@ Reader = Annotated[str, Text(1, 200)]
 
 
 class AuthRequest(TypedDict):
-    #: The portal's challenge (its format is the agent's to check: ``nonce_invalid``).
-    nonce: Annotated[str, Text(1, 256)]
+    #: The portal's challenge: base64url, 32 random bytes or more.
+    nonce: Annotated[str, Text(43, 256, NONCE_PATTERN, "nonce_invalid")]
     card: NotRequired[Reader]  # the reader holding the card (several cards inserted)
 
 

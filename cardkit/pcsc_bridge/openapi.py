@@ -57,6 +57,8 @@ class Schemas:
                     schema["minLength"] = mark.min_length
                     if mark.max_length is not None:
                         schema["maxLength"] = mark.max_length
+                    if mark.pattern is not None:
+                        schema["pattern"] = f"^{mark.pattern}$"
             return schema
         if origin in (typing.Union, types.UnionType):
             return {"anyOf": [self.of(a) for a in args]}
