@@ -11,6 +11,7 @@ embeds them in its pages), so the browser and the server never word a failure tw
 from __future__ import annotations
 
 from cardkit.i18n import translator
+from cardkit.pcsc_bridge.openapi import BRIDGE_CODES
 
 #: code -> English msgid, with ``{name}`` placeholders.
 MESSAGES: dict[str, str] = {
@@ -229,26 +230,20 @@ BRIDGE_MESSAGES: dict[str, str] = {
             "wrong_parameters",
         )
     },
-    # What only a broken agent or a page script's mistake can cause.
+    # What only a broken agent or a page script's mistake can cause, and the bridge's own
+    # refusals not worded above (host_not_allowed, too_large, bad_request...).
     **{
         code: "bridge_failed"
         for code in (
             "error",
             "agent_error",
-            "internal_error",
             "pkcs11_error",
             "pkcs11_module_missing",
             "config_invalid",
             "trust_store_missing",
-            "host_not_allowed",
-            "peer_not_allowed",
-            "too_large",
-            "unsupported_media_type",
-            "bad_request",
-            "not_found",
-            "method_not_allowed",
             "nonce_invalid",
             "origin_invalid",
+            *sorted(BRIDGE_CODES - {"origin_not_allowed", "overloaded", "timeout"}),
         )
     },
 }
