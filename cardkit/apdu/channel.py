@@ -4,13 +4,11 @@ card is untrusted input."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING
 
 from cardkit.apdu.command import (
     CHAINING_BIT,
-    SECRET_COMMAND_INS,
     SHORT_MAX_LC,
     SHORT_MAX_LE,
     CommandAPDU,
@@ -29,37 +27,9 @@ log = logging.getLogger("cardkit.apdu")
 # --- the exchange ---
 
 
-#: Commands with a data field up to this size are worth caching (SELECT by FID or AID)...
-CACHED_DATA_MAX = 16
-#: ... and this many of them: the few a card application sends over and over.
-CACHED_COMMANDS = 256
-
-
 def _encoded(command: CommandAPDU, extended: bool) -> bytes:
-    """The bytes of ``command`` over a channel with or without extended length.
-
-    Card applications send the same few commands (SELECT, READ BINARY) over and over, so
-    the encodings of short ones are kept in a small cache (commands are frozen, hence
-    hashable); never one that carries a PIN (it would stay in memory), nor long data fields
-    (digests, which never repeat).
-    """
-    if extended or len(command.data) > CACHED_DATA_MAX or command.ins in SECRET_COMMAND_INS:
-        return _encode_now(command, extended)
-    return _short_wire(command)
-
-
-@functools.lru_cache(maxsize=CACHED_COMMANDS)
-def _short_wire(command: CommandAPDU) -> bytes:
-    return _encode_now(command, False)
-
-
-def _encode_now(command: CommandAPDU, extended: bool) -> bytes:
-    """Without extended length, an Le beyond 256 asks for 256 and the rest comes by 61xx."""
-    if not extended and (command.le or 0) > SHORT_MAX_LE:
-        command = CommandAPDU(
-            command.cla, command.ins, command.p1, command.p2, command.data, SHORT_MAX_LE
-        )
-    return command.to_bytes(None if extended else False)
+    """The bytes of ``command`` over a channel with or without extended length."""
+    return command.to_bytes(None) if extended else command.short_form()
 
 
 def _get_response_cla(cla: int) -> int:

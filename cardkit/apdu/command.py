@@ -4,7 +4,7 @@ file control information of a SELECT)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, unique
 
 from cardkit.apdu.status import SW, ApduError, MalformedApdu, MalformedResponse
@@ -14,6 +14,9 @@ SHORT_MAX_LE = 256
 EXTENDED_MAX_LC = 65535
 EXTENDED_MAX_LE = 65536
 CHAINING_BIT = 0x10
+#: Commands with a data field up to this size keep their short encoding (a SELECT by FID or
+#: AID, a READ BINARY: what card applications send over and over).
+KEPT_DATA_MAX = 16
 
 
 @unique
@@ -53,6 +56,10 @@ class CommandAPDU:
     p2: int = 0
     data: bytes = b""
     le: int | None = None
+    #: :meth:`short_form`, made once at construction for the commands sent over and over;
+    #: never for one carrying a PIN (it would stay in memory with the command) nor for long
+    #: data fields (digests, which never repeat). A derived field, not part of equality.
+    _short: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         for name in ("cla", "ins", "p1", "p2"):
@@ -65,6 +72,20 @@ class CommandAPDU:
             raise MalformedApdu(f"data field of {len(self.data)} bytes exceeds 65535")
         if self.le is not None and not 1 <= self.le <= EXTENDED_MAX_LE:
             raise MalformedApdu(f"Le must be 1..65536 or None, got {self.le}")
+        if len(self.data) <= KEPT_DATA_MAX and self.ins not in SECRET_COMMAND_INS:
+            object.__setattr__(self, "_short", self._short_bytes())  # frozen: set at init
+
+    def short_form(self) -> bytes:
+        """The bytes sent over a channel without extended length: an Le beyond 256 asks
+        for 256, and the rest comes by 61xx."""
+        return self._short if self._short is not None else self._short_bytes()
+
+    def _short_bytes(self) -> bytes:
+        if (self.le or 0) > SHORT_MAX_LE:
+            return CommandAPDU(
+                self.cla, self.ins, self.p1, self.p2, self.data, SHORT_MAX_LE
+            )._short_bytes()
+        return self.to_bytes(False)
 
     @property
     def needs_extended(self) -> bool:
