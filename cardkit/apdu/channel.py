@@ -101,7 +101,7 @@ class ApduChannel:
         """Send ``command`` and return its data; any status but 9000 raises.
 
         The common case (one exchange answered 9000, no trace wanted) takes a short path:
-        the encoding comes from the cache and no response object is built; anything else
+        the command's own short form is sent and no response object is built; anything else
         goes through :meth:`transmit`'s rules. Measured, it saves 3-5 % of a whole round
         trip through pcscd and vpcd (``bench apdu``), so it stays.
         """
