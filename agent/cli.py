@@ -20,6 +20,7 @@ from cardkit.auth.origin import normalize_origin
 from cardkit.cli import State, emit_json, json_option
 from cardkit.errors import ExitCode
 from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
+from cardkit.pcsc_bridge.contract import DEFAULT_PORT
 
 
 @click.group("agent")
@@ -29,7 +30,7 @@ def agent_group() -> None:
 
 @agent_group.command("run")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--port", type=int, help="bridge port (default 38470)")
+@click.option("--port", type=int, help=f"bridge port (default {DEFAULT_PORT})")
 @click.option("--allow-origin", "origins", multiple=True, help="allowed portal origin (repeat)")
 @click.option(
     "--pin-provider", help="auto | dialog | console | pinpad | scripted:FILE (tests, demos)"
