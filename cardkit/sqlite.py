@@ -58,6 +58,14 @@ class Database:
         with self.lock:
             self.connection.executescript(sql)
 
+    def add_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Columns a newer release added to ``table``, for files an older one made."""
+        with self.transaction():
+            have = {row[1] for row in self.all(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    self.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
     @contextmanager
     def transaction(self, *, immediate: bool = True) -> Iterator[None]:
         """``BEGIN IMMEDIATE`` (the write lock, across processes too) ... ``COMMIT``, rolled

@@ -77,15 +77,6 @@ def _account(row: Any) -> Account:
     return Account(*values)
 
 
-def add_columns(db: Database, table: str, columns: dict[str, str]) -> None:
-    """Columns a newer release added to ``table``, for files an older one made."""
-    with db.transaction():
-        have = {row[1] for row in db.all(f"PRAGMA table_info({table})")}
-        for name, kind in columns.items():
-            if name not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-
-
 class SqliteAccounts:
     def __init__(self, db: Database | str = ":memory:") -> None:
         self.db = Database.of(db)
@@ -98,7 +89,7 @@ class SqliteAccounts:
             CREATE INDEX IF NOT EXISTS accounts_email ON accounts (email);
             """
         )
-        add_columns(self.db, "accounts", _ADDED)
+        self.db.add_columns("accounts", _ADDED)
 
     def _find(self, where: str, value: object) -> list[Account]:
         rows = self.db.all(

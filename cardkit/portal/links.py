@@ -14,7 +14,6 @@ import secrets
 from dataclasses import dataclass
 from enum import Enum
 
-from cardkit.portal.accounts import add_columns
 from cardkit.sqlite import Database
 
 #: How long an e-mail confirmation link works (a reset link: one hour, see settings).
@@ -58,8 +57,7 @@ class SqliteLinks:
             "CREATE TABLE IF NOT EXISTS links (digest TEXT PRIMARY KEY, "
             "account_id INTEGER NOT NULL, expires REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0)"
         )
-        add_columns(
-            db,
+        db.add_columns(
             "links",
             {
                 "purpose": "TEXT NOT NULL DEFAULT 'reset'",

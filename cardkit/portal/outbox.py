@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from cardkit.portal.accounts import add_columns
 from cardkit.sqlite import Database
 
 
@@ -40,7 +39,7 @@ class SqliteOutbox:
             "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, at REAL NOT NULL)"
         )
-        add_columns(db, "outbox", {"channel": "TEXT NOT NULL DEFAULT 'email'"})
+        db.add_columns("outbox", {"channel": "TEXT NOT NULL DEFAULT 'email'"})
 
     def send(self, recipient: str, subject: str, body: str, channel: Channel) -> None:
         self.db.execute(
