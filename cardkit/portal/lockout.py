@@ -116,10 +116,17 @@ class LockoutStore(Protocol):
         ...
 
 
-def _after_wrong(state: LockState, now: dt.datetime, policy: LockoutPolicy) -> Settled:
-    """The state after a wrong attempt: the rule every store applies in its atomic step."""
+def _settled(
+    state: LockState, outcome: Outcome, now: dt.datetime, policy: LockoutPolicy
+) -> Settled:
+    """The state after an attempt's outcome: the rule every store applies in its atomic
+    step (Redis in its Lua script), then keeps ``settled.state`` if it changed."""
     if state.blocked(now):
         return Settled(state)  # blocked meanwhile (a reservation that outlived its ttl)
+    if outcome is Outcome.RIGHT:
+        return Settled(CLEAR, accepted=True)
+    if outcome is Outcome.VOID:
+        return Settled(state)
     failures = state.failures + 1
     until = now + policy.block_for if failures >= policy.max_failures else None
     return Settled(LockState(failures, until), blocked_now=until is not None)
@@ -163,14 +170,12 @@ class MemoryLockoutStore:
         with self._lock:
             self._pending.get(key, {}).pop(reservation, None)
             state = self._current(key, now)
-            if outcome is Outcome.WRONG:
-                settled = _after_wrong(state, now, policy)
-                self._states[key] = settled.state
-                return settled
-            if outcome is Outcome.RIGHT and not state.blocked(now):
+            settled = _settled(state, outcome, now, policy)
+            if settled.accepted:
                 self._states.pop(key, None)
-                return Settled(CLEAR, accepted=True)
-            return Settled(state)
+            elif settled.state != state:
+                self._states[key] = settled.state
+            return settled
 
     def state(self, key: str, now: dt.datetime) -> LockState:
         with self._lock:
@@ -236,19 +241,16 @@ class SqliteLockoutStore:
                 "DELETE FROM lockout_attempts WHERE account = ? AND id = ?", (key, reservation)
             )
             state = self._row(key, now)
-            if outcome is Outcome.WRONG:
-                settled = _after_wrong(state, now, policy)
-                if settled.state != state:
-                    until = settled.state.blocked_until
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO lockout VALUES (?, ?, ?)",
-                        (key, settled.state.failures, until.timestamp() if until else None),
-                    )
-                return settled
-            if outcome is Outcome.RIGHT and not state.blocked(now):
+            settled = _settled(state, outcome, now, policy)
+            if settled.accepted:
                 self._db.execute("DELETE FROM lockout WHERE account = ?", (key,))
-                return Settled(CLEAR, accepted=True)
-            return Settled(state)
+            elif settled.state != state:
+                until = settled.state.blocked_until
+                self._db.execute(
+                    "INSERT OR REPLACE INTO lockout VALUES (?, ?, ?)",
+                    (key, settled.state.failures, until.timestamp() if until else None),
+                )
+            return settled
 
     def state(self, key: str, now: dt.datetime) -> LockState:
         return self._row(key, now)
