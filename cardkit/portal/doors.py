@@ -41,7 +41,7 @@ from cardkit.portal.challenge import LoginChallenges
 from cardkit.portal.enrolment import Enrolment
 from cardkit.portal.events import EventKind
 from cardkit.portal.links import EMAIL_LINK_TTL, LinkPurpose
-from cardkit.portal.lockout import AccountBlocked, Lockout, LockoutPolicy
+from cardkit.portal.lockout import AccountBlocked, Attempt, Lockout, LockoutPolicy
 from cardkit.portal.messages import MESSAGES, text
 from cardkit.portal.outbox import Channel
 from cardkit.portal.outcomes import (
@@ -214,6 +214,16 @@ class Doors:
         matches = self.hasher.verify(stored or self.decoy_hash, password)
         return matches and stored is not None
 
+    def wrong_password(self, attempt: Attempt, account: Account | None) -> int:
+        """Settle a wrong password, journaling the block it reached (once, for an account
+        that exists): the minutes the account is now blocked for, 0 while it is not."""
+        stores = self.stores
+        with stores.db.transaction():
+            settled = attempt.wrong()
+            if settled.blocked_now and account is not None:
+                stores.journal.record(attempt.key, EventKind.ACCOUNT_BLOCKED)
+        return settled.state.minutes_left(self.lockout.now())
+
 
 class PasswordDoor:
     def __init__(self, doors: Doors) -> None:
@@ -241,14 +251,8 @@ class PasswordDoor:
         try:
             with doors.lockout.attempt(key) as attempt:
                 if not doors.check_password(account, password):
-                    with stores.db.transaction():
-                        settled = attempt.wrong()
-                        if settled.blocked_now and account is not None:
-                            stores.journal.record(key, EventKind.ACCOUNT_BLOCKED)
-                    now = doors.lockout.now()
-                    if settled.state.blocked(now):
-                        return Blocked(settled.state.minutes_left(now))
-                    return Refused("wrong_credentials")
+                    minutes = doors.wrong_password(attempt, account)
+                    return Blocked(minutes) if minutes else Refused("wrong_credentials")
                 assert account is not None
                 now = doors.lockout.now()
                 if account.temporary_expired(now):
@@ -257,8 +261,7 @@ class PasswordDoor:
                 # The success and the login, one transaction: a block set meanwhile wins.
                 with stores.db.transaction():
                     if not attempt.right().accepted:
-                        state = doors.lockout.state(key)
-                        return Blocked(max(1, state.minutes_left(now)))
+                        return Blocked(doors.lockout.blocked_minutes(key))
                     extra = {"must_change": True} if account.must_change else {}
                     sid = doors.sign_in(session, account, "password", now, **extra)
         except AccountBlocked as exc:

@@ -328,6 +328,12 @@ class Lockout:
     def state(self, key: str) -> LockState:
         return self.store.state(key, self.now())
 
+    def blocked_minutes(self, key: str) -> int:
+        """What "blocked" says when a right attempt was refused because a block was set
+        meanwhile: its minutes left, at least one (the block may end as this is asked)."""
+        now = self.now()
+        return max(1, self.store.state(key, now).minutes_left(now))
+
     def release(self, key: str, now: dt.datetime | None = None) -> bool:
         """Failures and any block forgotten: a valid CPS login of the account's
         professional (blocked or not, the account is usable at once), a reset by e-mail

@@ -59,16 +59,11 @@ class AccountSecurity:
                 if doors.check_password(account, password):
                     if attempt.right().accepted:
                         return None
-                    minutes = doors.lockout.state(account.key).minutes_left(doors.lockout.now())
-                    raise AccountBlocked(max(1, minutes))
-                with self.stores.db.transaction():
-                    settled = attempt.wrong()
-                    if settled.blocked_now:
-                        self.stores.journal.record(account.key, EventKind.ACCOUNT_BLOCKED)
-                now = doors.lockout.now()
-                if not settled.state.blocked(now):
+                    raise AccountBlocked(doors.lockout.blocked_minutes(account.key))
+                minutes = doors.wrong_password(attempt, account)
+                if not minutes:
                     return Refused("current_password_wrong")
-                raise AccountBlocked(settled.state.minutes_left(now))
+                raise AccountBlocked(minutes)
         except AccountBlocked as exc:
             doors.logout(session)
             return Blocked(exc.minutes_left, session_ended=True)
