@@ -25,7 +25,6 @@ from cardkit.pcsc_bridge.contract import (
     BridgeService,
     Endpoint,
     Kind,
-    Text,
     fields_of,
 )
 from cardkit.pcsc_bridge.openapi import openapi_document
@@ -66,7 +65,8 @@ def request_fields(kind: type, data: dict[str, Any]) -> dict[str, Any]:
     does not fit its bounds, the field's own error (``nonce_invalid``). Unknown fields are
     ignored (a newer page may send more)."""
     fields: dict[str, Any] = {}
-    for field in fields_of(kind):
+    declared = fields_of(kind)
+    for field in declared:
         value = data.get(field.name)
         if value is None and field.required:
             raise BridgeError(400, "bad_request", f"{field.name} (string) is required")
@@ -74,11 +74,9 @@ def request_fields(kind: type, data: dict[str, Any]) -> dict[str, Any]:
             raise BridgeError(400, "bad_request", f"{field.name} is a string")
         if value is not None:
             fields[field.name] = value
-    for field in fields_of(kind):
-        marks = getattr(field.hint, "__metadata__", ())
-        bounds = next((m for m in marks if isinstance(m, Text)), Text())
-        if field.name in fields and not bounds.admits(fields[field.name]):
-            raise BridgeError(400, bounds.error, f"{field.name} does not have its format")
+    for field in declared:
+        if field.name in fields and not field.bounds.admits(fields[field.name]):
+            raise BridgeError(400, field.bounds.error, f"{field.name} does not have its format")
     return fields
 
 

@@ -11,6 +11,7 @@ their tests; the browser client (``client.js``) is checked against the table by 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import typing
 from dataclasses import dataclass
@@ -223,17 +224,24 @@ class Field:
     name: str
     hint: Any  # NotRequired[...] removed, Annotated[...] kept
     required: bool
+    #: The bounds its :class:`Text` mark sets (none: any string).
+    bounds: Text = Text()
 
 
-def fields_of(kind: type) -> list[Field]:
-    """A TypedDict's fields in order. Whether a field is required is read from its own
-    hint (``NotRequired[...]``): with postponed annotations, ``__required_keys__`` cannot
-    see it on Python 3.11."""
+@functools.cache
+def fields_of(kind: type) -> tuple[Field, ...]:
+    """A TypedDict's fields in order, read once per TypedDict (the bridge checks every
+    request against them). Whether a field is required is read from its own hint
+    (``NotRequired[...]``): with postponed annotations, ``__required_keys__`` cannot see it
+    on Python 3.11."""
     out = []
     for name, hint in typing.get_type_hints(kind, include_extras=True).items():
         optional = typing.get_origin(hint) is NotRequired
-        out.append(Field(name, typing.get_args(hint)[0] if optional else hint, not optional))
-    return out
+        own = typing.get_args(hint)[0] if optional else hint
+        marks = getattr(own, "__metadata__", ())
+        bounds = next((m for m in marks if isinstance(m, Text)), Text())
+        out.append(Field(name, own, not optional, bounds))
+    return tuple(out)
 
 
 def endpoint(name: str, endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> Endpoint:
