@@ -20,7 +20,7 @@ from cardkit.auth.origin import normalize_origin
 from cardkit.cli import State, emit_json, json_option
 from cardkit.errors import ExitCode
 from cardkit.pcsc_bridge.client import BridgeCallError, BridgeClient
-from cardkit.pcsc_bridge.contract import DEFAULT_PORT
+from cardkit.pcsc_bridge.contract import DEFAULT_PORT, ENDPOINTS
 
 
 @click.group("agent")
@@ -113,29 +113,48 @@ def origins_list(as_json: bool) -> None:
     decisions = _consent().all()
     config = AgentConfig.load()
     rows = [
-        {"origin": o, "allowlisted": o in config.allowed_origins, **d}
-        for o, d in sorted(decisions.items())
+        {"origin": o, "action": a, "allowlisted": o in config.allowed_origins, **d}
+        for o, actions in sorted(decisions.items())
+        for a, d in sorted(actions.items())
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
         state = "allowed" if row["allowed"] else "refused"
-        click.echo(f"{row['origin']}  {state}  ({row['at']})")
+        click.echo(f"{row['origin']}  {row['action']}  {state}  ({row['at']})")
+
+
+ACTIONS = sorted({str(row.consent) for row in ENDPOINTS if row.consent})
+action_option = click.option(
+    "--action",
+    "actions",
+    multiple=True,
+    type=click.Choice(ACTIONS),
+    help="the action (repeatable; default: every action)",
+)
 
 
 @origins_group.command("allow")
 @click.argument("origin")
-def origins_allow(origin: str) -> None:
-    _consent().record(normalize_origin(origin), True)
-    click.echo(f"{origin}: allowed (it must also be in allowed_origins of {config_path()})")
+@action_option
+def origins_allow(origin: str, actions: tuple[str, ...]) -> None:
+    store = _consent()
+    for action in actions or ACTIONS:
+        store.record(normalize_origin(origin), action, True)
+    click.echo(
+        f"{origin}: {', '.join(actions or ACTIONS)} allowed "
+        f"(it must also be in allowed_origins of {config_path()})"
+    )
 
 
 @origins_group.command("revoke")
 @click.argument("origin")
-def origins_revoke(origin: str) -> None:
-    found = _consent().revoke(normalize_origin(origin))
-    click.echo(f"{origin}: {'revoked' if found else 'no decision recorded'}")
+@action_option
+def origins_revoke(origin: str, actions: tuple[str, ...]) -> None:
+    store = _consent()
+    found = [store.revoke(normalize_origin(origin), a) for a in actions or (None,)]
+    click.echo(f"{origin}: {'revoked' if any(found) else 'no decision recorded'}")
 
 
 @agent_group.command("install-service")

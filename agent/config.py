@@ -8,6 +8,8 @@ Keys (all optional)::
     log_level = "INFO"
     pin_provider = "auto"                         # auto | dialog | console | pinpad
     audit_log = ""                                # default: <log dir>/audit.jsonl
+    card_timeout = 10.0                           # seconds a card may take per command
+                                                  # (CARDKIT_CARD_TIMEOUT wins when set)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from agent.runtime import audit_log_path, config_path, state_dir
 from cardkit.auth.origin import normalize_origin
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.contract import DEFAULT_PORT
+from cardkit.transport.deadline import DEFAULT_CARD_TIMEOUT
 
 
 class ConfigError(CardkitError, ValueError):
@@ -41,6 +44,8 @@ class AgentConfig:
     state_dir: Path = field(default_factory=state_dir)
     #: Seconds a new bridge connection has to send its request head.
     header_timeout: float = 10.0
+    #: Seconds a card may take to answer one command (cardkit.transport.deadline).
+    card_timeout: float = DEFAULT_CARD_TIMEOUT
 
     @classmethod
     def load(cls, path: Path | None = None) -> AgentConfig:
@@ -63,6 +68,7 @@ class AgentConfig:
             pin_provider=data.get("pin_provider"),
             audit_log=Path(data["audit_log"]) if data.get("audit_log") else None,
             header_timeout=float(data["header_timeout"]) if "header_timeout" in data else None,
+            card_timeout=float(data["card_timeout"]) if "card_timeout" in data else None,
         )
 
     def with_overrides(self, **values: Any) -> AgentConfig:
@@ -72,6 +78,8 @@ class AgentConfig:
             given["allowed_origins"] = tuple(normalize_origin(o) for o in given["allowed_origins"])
         if "port" in given and not 1024 <= int(given["port"]) <= 65535:
             raise ValueError("port must be 1024..65535")
+        if "card_timeout" in given and not 0 < float(given["card_timeout"]) <= 600:
+            raise ValueError("card_timeout must be between 0 and 600 seconds")
         return replace(self, **given)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import uvicorn
 from filelock import FileLock, Timeout
 
 from agent.audit import AuditLog, RefusalAudit
+from agent.cardwork import ReaderWorkers
 from agent.config import AgentConfig
 from agent.consent import open_consent_store
 from agent.private import harden_process
@@ -21,7 +23,6 @@ from agent.prompt import prompt_from_spec
 from agent.protocol import guarded_protocol
 from agent.runtime import announce, runtime_dir
 from agent.service import AgentService
-from agent.signer import SignerProcess
 from cardkit import __version__
 from cardkit.errors import CardkitError
 from cardkit.pcsc_bridge.app import create_app
@@ -29,6 +30,7 @@ from cardkit.pcsc_bridge.peers import PeerGuard
 from cardkit.pcsc_bridge.runtime import RuntimeInfo
 from cardkit.pkcs11 import find_module
 from cardkit.transport import pcsc_backend
+from cardkit.transport.deadline import TIMEOUT_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,8 @@ class _Server(uvicorn.Server):
 
 def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
     harden_process()
+    # The card workers read the deadline from their environment, which they inherit.
+    os.environ.setdefault(TIMEOUT_VARIABLE, str(config.card_timeout))
     lock = InstanceLock(lock_path or runtime_dir() / "agent.lock")
     lock.acquire()
     with contextlib.ExitStack() as stack:
@@ -127,7 +131,7 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
         audit = AuditLog(config.audit_log)
         service = AgentService(
             backend=pcsc_backend(),
-            signer=SignerProcess(Path(module.path)),
+            work=ReaderWorkers(Path(module.path), initializer="agent.private:harden_process"),
             prompt=prompt,
             consent=open_consent_store(config.state_dir),
             audit=audit,
@@ -176,6 +180,10 @@ def run(config: AgentConfig, *, lock_path: Path | None = None) -> None:
                 access_log=False,
                 lifespan="off",
                 timeout_keep_alive=5,
+                # The bridge is reached directly, never through a proxy: a forwarded-for
+                # header must not rewrite the client address the per-request peer check reads.
+                proxy_headers=False,
+                forwarded_allow_ips=[],
                 # uvicorn's own limit counts idle connections and answers in plain text;
                 # the bridge's limits (agent.protocol, security.MAX_INFLIGHT) do not.
                 limit_concurrency=None,

@@ -2,7 +2,8 @@
 
 Card access is serialised per reader: a request finding its reader busy is answered ``busy``
 at once (no queue that grows while a person types a PIN). Card operations run in the
-bridge's worker threads; PKCS#11 runs in the signer's child process (see agent.signer).
+bridge's worker threads, which hand the card work to a process per reader (see
+agent.cardwork): a card that stops answering costs a killed process, never a stuck thread.
 
 The agent speaks in domain errors (consent refused, PIN cancelled, reader busy...); what
 they become in HTTP is the bridge's business. Which origins may call at all is the bridge's
@@ -18,17 +19,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 from agent.audit import AuditLog
+from agent.cardwork import CardWork
 from agent.consent import ConsentStore
 from agent.prompt import PinRequest, UserPrompt
-from agent.signer import SignerProcess
 from cardkit import __version__
 from cardkit.atr import CardFamily, identify
 from cardkit.auth.challenge import check_nonce
-from cardkit.cps import CpsCard
-from cardkit.cps.card import with_tries_left
 from cardkit.errors import (
     AgentBusy,
     CardkitError,
@@ -41,6 +40,7 @@ from cardkit.errors import (
     WrongPin,
 )
 from cardkit.pcsc_bridge.contract import (
+    Endpoint,
     EventPayload,
     ReaderPayload,
     StatusPayload,
@@ -49,10 +49,15 @@ from cardkit.pcsc_bridge.contract import (
     VitalePayload,
     endpoint,
 )
-from cardkit.transport import CardEvent, ReaderBackend, ReaderBusy, ReaderMonitor, ReaderState
-from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT
-from cardkit.transport.readers import explain_failure, open_card, resolve_reader
-from cardkit.vitale.source import PcscVitaleSource
+from cardkit.transport import (
+    CardEvent,
+    ReaderBackend,
+    ReaderBusy,
+    ReaderMonitor,
+    ReaderState,
+    ReaderTimeout,
+)
+from cardkit.transport.readers import resolve_reader
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +81,14 @@ class AgentService:
         self,
         *,
         backend: ReaderBackend,
-        signer: SignerProcess,
+        work: CardWork,
         prompt: UserPrompt,
         consent: ConsentStore,
         audit: AuditLog,
         pin_cooldown: float = PIN_COOLDOWN,
     ) -> None:
         self.backend = backend
-        self.signer = signer
+        self.work = work
         self.prompt = prompt
         self.consent = consent
         self.audit = audit
@@ -93,6 +98,7 @@ class AgentService:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._questions: dict[str, threading.Lock] = {}
+        self._choosers: dict[str, threading.Lock] = {}
         self.pin_cooldown = pin_cooldown
         self._cooldowns: dict[str, float] = {}
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[EventPayload]]] = []
@@ -104,7 +110,7 @@ class AgentService:
 
     def stop(self) -> None:
         self.monitor.stop()
-        self.signer.stop()
+        self.work.stop()
 
     # --- events ---
 
@@ -180,30 +186,51 @@ class AgentService:
         finally:
             lock.release()
 
-    def _check_consent(self, origin: str, action: str) -> None:
-        """One consent question in flight per origin: concurrent requests wait for its
-        answer instead of opening dialogs of their own, so twenty "no" and one late "yes"
-        cannot race each other; a decision, once recorded, is what every request sees."""
-        if self.consent.decision(origin) is None:
+    def _check_consent(self, origin: str, row: Endpoint) -> None:
+        """The user's decision for this origin and this row's action, asked if there is none.
+        One consent question in flight per origin: concurrent requests wait for its answer
+        instead of opening dialogs of their own, so twenty "no" and one late "yes" cannot
+        race each other; a decision, once recorded, is what every request sees."""
+        action = str(row.consent)
+        if self.consent.decision(origin, action) is None:
             with self._locks_guard:
                 question = self._questions.setdefault(origin, threading.Lock())
             with question:
-                if self.consent.decision(origin) is None:
-                    self.consent.record(origin, self.prompt.ask_consent(origin, action))
-        if not self.consent.decision(origin):
-            raise ConsentDenied("the user did not allow this site")
+                if self.consent.decision(origin, action) is None:
+                    allowed = self.prompt.ask_consent(origin, CONSENT_QUESTIONS[action])
+                    self.consent.record(origin, action, allowed)
+        if not self.consent.decision(origin, action):
+            raise ConsentDenied(f"the user did not allow this site to {action.replace('_', ' ')}")
 
     def refused(self, origin: str) -> bool:
-        """Whether the user refused ``origin``: it then gets nothing but the refusal."""
-        return self.consent.decision(origin) is False
+        """Whether the user refused everything ``origin`` asked: it then gets nothing but
+        the refusal."""
+        return self.consent.refused(origin)
 
     def _pick(self, origin: str, family: CardFamily, wanted: str | None) -> str:
         return resolve_reader(
             self.backend,
             wanted,
             family=family,
-            chooser=lambda candidates: self.prompt.choose_card(origin, candidates),
+            chooser=lambda candidates: self._choose(origin, candidates),
         )
+
+    def _choose(self, origin: str, candidates: list[str]) -> str | None:
+        """The card question ("quelle carte ?"): one open at a time per site (a page firing requests
+        gets ``busy`` for the others, not a pile of dialogs), and after a cancel the same
+        cooldown as a cancelled PIN prompt, so that cancelling costs the page something."""
+        self._check_cooldown(origin)
+        with self._locks_guard:
+            question = self._choosers.setdefault(origin, threading.Lock())
+        if not question.acquire(blocking=False):
+            raise ReaderBusy("this site already asks which card to use")
+        try:
+            chosen = self.prompt.choose_card(origin, candidates)
+        finally:
+            question.release()
+        if chosen is None:
+            self._start_cooldown(origin)
+        return chosen
 
     # --- endpoints ---
 
@@ -244,29 +271,32 @@ class AgentService:
         with self._audited("auth", origin, AUTH.path) as audit:
             check_nonce(nonce)
             self._check_cooldown(origin)
-            self._check_consent(origin, CONSENT_QUESTIONS[str(AUTH.consent)])
+            self._check_consent(origin, AUTH)
             reader = self._pick(origin, CardFamily.CPS, card)
             with self._reader(reader):
-                with open_card(self.backend, reader) as connection:
-                    cps = CpsCard(connection)
-                    status = cps.pin_status()
-                    certificate = cps.certificates().authentication
-                    audit["card_type"] = cps.identity(certificate).card_type.value
-                    pinpad = FEATURE_VERIFY_PIN_DIRECT in connection.features()
-                if status.blocked:
+                face = self.work.face(reader)
+                audit["card_type"] = face["card_type"]
+                if face["blocked"]:
                     raise PinBlocked("the PIN is blocked")
-                request = PinRequest(origin, "votre identification", reader, status.tries_left)
-                pin = self._collect_pin(request, pinpad)
+                request = PinRequest(origin, "votre identification", reader, face["tries_left"])
+                pin = self._collect_pin(request, face["pinpad"])
+                stalled = False
                 try:
-                    return self.signer.create_token(reader, pin, origin, nonce, certificate)
-                except WrongPin as exc:
+                    return self.work.create_token(reader, pin, origin, nonce, face["certificate"])
+                except WrongPin:
                     self._start_cooldown(origin)
-                    raise with_tries_left(exc, self.backend, reader) from None
-                except CardkitError as exc:
-                    raise explain_failure(exc, self.backend, reader) from exc
+                    raise
+                except ReaderTimeout:
+                    stalled = True
+                    raise
                 finally:
                     pin = None
-                    self._forget_pin(reader)
+                    if stalled:  # the answer need not wait for a card that may never answer
+                        threading.Thread(
+                            target=self._forget_pin, args=(reader,), name="reset", daemon=True
+                        ).start()
+                    else:
+                        self._forget_pin(reader)
 
     def _collect_pin(self, request: PinRequest, pinpad: bool) -> str | None:
         """The PIN (None: it will be typed on the reader's pad), after the last-try
@@ -291,20 +321,19 @@ class AgentService:
         """Reset the card after a login: a PIN left verified would let any local program
         sign without it until the card is pulled."""
         try:
-            with open_card(self.backend, reader) as connection:
-                connection.reconnect(reset=True)
-        except Exception as exc:  # gone already is as good as reset
+            self.work.reset(reader)
+        except CardkitError as exc:  # a card that stopped answering holds no session either
             log.debug("reset after login on %s: %s", reader, exc)
 
     def read_vitale(self, origin: str, card: str | None = None) -> VitalePayload:
         with self._audited("vitale_read", origin, VITALE.path) as audit:
             audit["card_type"] = "Vitale"
-            self._check_consent(origin, CONSENT_QUESTIONS[str(VITALE.consent)])
+            self._check_consent(origin, VITALE)
             reader = self._pick(origin, CardFamily.VITALE, card)
             with self._reader(reader):
-                data = PcscVitaleSource(self.backend).read(reader)
-            audit["nirs_masked"] = [b.nir.masked() for b in data.beneficiaries]
-            return cast(VitalePayload, data.to_dict(show_nir=True))
+                data = self.work.read_vitale(reader)
+            audit["nirs_masked"] = [b["nir_masked"] for b in data["beneficiaries"]]
+            return data
 
 
 def _offer(queue: asyncio.Queue[EventPayload], payload: EventPayload) -> None:

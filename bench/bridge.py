@@ -30,9 +30,8 @@ import uvicorn
 from bench.bare_server import bare as bare_handler
 from bench.stats import emit, interleave, ratio, report
 from cardkit.auth import Challenge
-from cardkit.cps import CpsCard
 from cardkit.pkcs11 import search_list
-from cardkit.transport.pcsc import PcscBackend, PcscConnection
+from cardkit.transport.pcsc import PcscBackend
 from mocks.harness import HarnessError, free_port, start_agent, start_card_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,18 +130,16 @@ def run(n: int, auth_n: int) -> dict[str, object]:
             answer.read()
             assert answer.status == 200, answer.status
 
-        from agent.signer import SignerProcess
+        from agent.cardwork import ReaderWorkers
 
-        signer = SignerProcess(Path(module))
-        stack.callback(signer.stop)
+        workers = ReaderWorkers(Path(module))
+        stack.callback(workers.stop)
 
         def card_work() -> None:
-            with PcscConnection(reader) as conn:
-                cps = CpsCard(conn)
-                cps.pin_status()
-                certificate = cps.certificates().authentication
-                cps.identity(certificate)
-            signer.create_token(reader, "1234", ORIGIN, Challenge.new().nonce, certificate)
+            """What the agent has its reader's worker do for one login."""
+            face = workers.face(reader)
+            workers.create_token(reader, "1234", ORIGIN, Challenge.new().nonce, face["certificate"])
+            workers.reset(reader)
 
         # The first round: consent and each worker's module load, once.
         logins = interleave({"auth": auth, "auth_card_and_token_work": card_work}, auth_n, 1)

@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     NO_CARD = 4
     CARD_ERROR = 5
     PIN = 6
+    CARD_TIMEOUT = 7
 
 
 class CardkitError(Exception):
@@ -37,6 +38,9 @@ class CardkitError(Exception):
     code: str = "error"
     exit_code: int = ExitCode.FAILURE
     http_status: int = 500
+    #: What the person can do about it, in English (a msgid of the catalogue): the CLI
+    #: prints it in the user's language under the technical message.
+    hint: str | None = None
 
     def details(self) -> dict[str, Any]:
         """Extra machine-readable fields for JSON output and problem documents."""

@@ -118,11 +118,18 @@ class VpcdCard:
                     f"(is pcscd running with the vpcd driver? port {self.address[1]})"
                 )
 
+    def _release_card(self) -> None:
+        """A card sitting on a command it will never answer (mocks.cards.mute) lets go."""
+        release = getattr(self.card, "release", None)
+        if release is not None:
+            release()
+
     def remove(self, timeout: float = 5.0) -> None:
         """Pull the card out: the socket closes, vpcd reports the card gone (at its next poll)."""
         with self._cond:
             self._want_inserted = False
             self._drop_socket()
+            self._release_card()
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._state in (CardState.REMOVED, CardState.BUSY), timeout)
 
@@ -131,6 +138,7 @@ class VpcdCard:
             self._stopped = True
             self._want_inserted = False
             self._drop_socket()
+            self._release_card()
             self._cond.notify_all()
         self._thread.join(5)
 

@@ -6,16 +6,21 @@ message and the exit code the error class itself declares (see :mod:`cardkit.err
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
 from cardkit.errors import CardkitError
+from cardkit.i18n import detect_language, translator
 from cardkit.transport import ReaderBackend, pcsc_backend
+from cardkit.transport.deadline import guarded
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class State:
@@ -70,13 +75,27 @@ def read_secret(what: str, from_stdin: bool, *, confirm: bool = False) -> str:
     return str(click.prompt(what, hide_input=True, confirmation_prompt=confirm))
 
 
+def card_command(function: F) -> F:
+    """A command that talks to a card: it runs under the card deadline, so a card that stops
+    answering ends it with ``reader_timeout`` (see :mod:`cardkit.transport.deadline`)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return guarded(lambda: function(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]
+
+
 def fail(ctx: click.Context, exc: CardkitError) -> None:
-    """Report ``exc`` as the command's outcome and exit with the error's own exit code."""
+    """Report ``exc`` as the command's outcome and exit with the error's own exit code; the
+    error's advice, if it has one, follows in the user's language."""
     state = ctx.find_object(State)
     if state is not None and state.json:
         emit_json({"error": {"code": exc.code, "message": str(exc), **exc.details()}})
     else:
         click.echo(f"cardkit: {exc}", err=True)
+        if exc.hint:
+            click.echo(translator(detect_language()).gettext(exc.hint), err=True)
     ctx.exit(int(exc.exit_code))
 
 

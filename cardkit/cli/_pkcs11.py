@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import click
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from cardkit.algorithms import Algorithm
 from cardkit.cli._base import State
-from cardkit.cps.card import open_cps, with_tries_left
-from cardkit.errors import CardkitError, WrongPin
-from cardkit.pkcs11 import Module, find_module
-from cardkit.transport.readers import explain_failure, resolve_reader
+from cardkit.cps.card import open_cps
+from cardkit.pkcs11.discovery import find_module
+from cardkit.transport.deadline import card_timeout
+from cardkit.transport.readers import resolve_reader
+from cardkit.worker import CardWorker
 
 algorithm_option = click.option(
     "--mechanism",
@@ -25,19 +25,34 @@ algorithm_option = click.option(
 module_option = click.option("--module", "module_path", help="PKCS#11 module (default: discovery)")
 
 
-@contextlib.contextmanager
-def pkcs11_card(
-    state: State, reader: str | None, module_path: str | None
-) -> Iterator[tuple[str, Module, Any]]:
-    """(reader, module, the certificate the card's own face carries): the certificate guides
-    the PKCS#11 key lookup; a wrong PIN is reported with the tries the card says are left."""
+@dataclass(frozen=True)
+class Pkcs11Card:
+    """The card a PKCS#11 command works on, and how: its reader, the module, and the
+    certificate the card's own face carries (it picks the PKCS#11 key)."""
+
+    reader: str
+    module: str
+    certificate: bytes
+
+    def run(self, job: str, **arguments: Any) -> Any:
+        """A job of :mod:`cardkit.jobs` in a worker process: a PKCS#11 module that waits on a
+        mute card keeps Python's GIL, so only a process can be abandoned at the deadline."""
+        worker = CardWorker("cardkit-pkcs11")
+        try:
+            return worker.run(
+                job,
+                self.reader,
+                limit=2 * card_timeout(),
+                module_path=self.module,
+                certificate=self.certificate,
+                **arguments,
+            )
+        finally:
+            worker.stop()
+
+
+def pkcs11_card(state: State, reader: str | None, module_path: str | None) -> Pkcs11Card:
     name = resolve_reader(state.backend, reader)
     with open_cps(state.backend, name) as card:
         expected = card.certificates().authentication
-    module = Module.load(Path(find_module(module_path).path))
-    try:
-        yield name, module, expected
-    except WrongPin as exc:
-        raise with_tries_left(exc, state.backend, name) from None
-    except CardkitError as exc:
-        raise explain_failure(exc, state.backend, name) from exc
+    return Pkcs11Card(name, str(find_module(module_path).path), expected.public_bytes(Encoding.DER))

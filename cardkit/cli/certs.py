@@ -7,7 +7,7 @@ import sys
 import click
 from cryptography.hazmat.primitives import serialization
 
-from cardkit.cli._base import State, emit_json, json_option, reader_option
+from cardkit.cli._base import State, card_command, emit_json, json_option, reader_option
 from cardkit.cps.card import open_cps
 from cardkit.identity import certificate_summary
 from cardkit.transport.readers import resolve_reader
@@ -25,6 +25,7 @@ from cardkit.transport.readers import resolve_reader
 )
 @json_option
 @click.pass_obj
+@card_command
 def certs(
     state: State, reader: str | None, fmt: str | None, which: str | None, as_json: bool
 ) -> None:

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from cardkit.atr import MIDDLEWARE_NAMES, Atr, CardFamily, identify
-from cardkit.cli._base import State, emit_json, json_option, reader_option
+from cardkit.cli._base import State, card_command, emit_json, json_option, reader_option
 from cardkit.cps import CardType
 from cardkit.cps.card import open_cps
 from cardkit.errors import CardkitError
@@ -41,6 +41,7 @@ def cps_details(backend: ReaderBackend, reader: str) -> dict[str, Any]:
 @reader_option
 @json_option
 @click.pass_obj
+@card_command
 def info(state: State, reader: str | None, as_json: bool) -> None:
     """Details of the card in a reader: ATR fields and identification."""
     name = resolve_reader(state.backend, reader)

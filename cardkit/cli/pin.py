@@ -6,6 +6,7 @@ import click
 
 from cardkit.cli._base import (
     State,
+    card_command,
     emit_json,
     json_option,
     pin_stdin_option,
@@ -25,6 +26,7 @@ def pin() -> None:
 @reader_option
 @json_option
 @click.pass_obj
+@card_command
 def pin_status(state: State, reader: str | None, as_json: bool) -> None:
     """Tries left, read without presenting the PIN (no try is spent)."""
     with open_cps(state.backend, resolve_reader(state.backend, reader)) as card:
@@ -44,6 +46,7 @@ def pin_status(state: State, reader: str | None, as_json: bool) -> None:
 @pin_stdin_option
 @json_option
 @click.pass_obj
+@card_command
 def pin_change(state: State, reader: str | None, pin_stdin: bool, as_json: bool) -> None:
     """Change the PIN (old PIN, then new PIN)."""
     old = read_secret("current PIN", pin_stdin)
@@ -58,6 +61,7 @@ def pin_change(state: State, reader: str | None, pin_stdin: bool, as_json: bool)
 @pin_stdin_option
 @json_option
 @click.pass_obj
+@card_command
 def pin_unblock(state: State, reader: str | None, pin_stdin: bool, as_json: bool) -> None:
     """Unblock the PIN with the PUK (PUK, then the new PIN)."""
     puk = read_secret("PUK", pin_stdin)

@@ -6,10 +6,11 @@ import base64
 from typing import Any
 
 import click
+from cryptography import x509
 
-from cardkit.algorithms import Algorithm
 from cardkit.cli._base import (
     State,
+    card_command,
     emit_json,
     json_option,
     pin_stdin_option,
@@ -17,9 +18,7 @@ from cardkit.cli._base import (
     reader_option,
 )
 from cardkit.cli._pkcs11 import algorithm_option, module_option, pkcs11_card
-from cardkit.cps.pkcs11 import authentication_key
 from cardkit.identity import fingerprint
-from cardkit.pkcs11 import KeyPair, Token
 
 
 @click.command()
@@ -31,6 +30,7 @@ from cardkit.pkcs11 import KeyPair, Token
 @pin_stdin_option
 @json_option
 @click.pass_obj
+@card_command
 def sign(  # noqa: PLR0917 - click passes options positionally
     state: State,
     file: Any,
@@ -43,19 +43,18 @@ def sign(  # noqa: PLR0917 - click passes options positionally
 ) -> None:
     """Sign FILE with the card's authentication key, through PKCS#11."""
     data = file.read()
-    with pkcs11_card(state, reader, module_path) as (name, module, expected):
-        pin = read_secret("PIN", pin_stdin)
-        pair: KeyPair
-        token: Token
-        with authentication_key(module, name, pin, expected) as (token, pair):
-            signature = token.sign(pair, data, Algorithm(mechanism))
+    card = pkcs11_card(state, reader, module_path)
+    pin = read_secret("PIN", pin_stdin)
+    signed = card.run("sign_data", pin=pin, data=data, algorithm=mechanism)
+    pin = ""
+    signature: bytes = signed["signature"]
     if out is not None:
         out.write(signature)
     result = {
         "algorithm": mechanism,
         "signature": base64.b64encode(signature).decode(),
-        "certificate_sha256": fingerprint(pair.certificate),
-        "module": str(module.path),
+        "certificate_sha256": fingerprint(x509.load_der_x509_certificate(signed["certificate"])),
+        "module": card.module,
     }
     if as_json:
         emit_json(result)

@@ -4,13 +4,13 @@ a portal checks them."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cardkit.algorithms import Algorithm
 from cardkit.auth import (
     Challenge,
     MemoryNonceStore,
@@ -20,11 +20,11 @@ from cardkit.auth import (
     ValidatorConfig,
     normalize_origin,
 )
-from cardkit.auth.card_login import create_login_token
 from cardkit.auth.challenge import check_nonce
 from cardkit.auth.trust import load_trust
 from cardkit.cli._base import (
     State,
+    card_command,
     emit_json,
     json_option,
     pin_stdin_option,
@@ -49,6 +49,7 @@ def token_group() -> None:
 @module_option
 @pin_stdin_option
 @click.pass_obj
+@card_command
 def token_create(  # noqa: PLR0917
     state: State,
     origin: str,
@@ -61,12 +62,11 @@ def token_create(  # noqa: PLR0917
     """Sign ORIGIN's challenge with the inserted card; prints the token (JSON)."""
     origin = normalize_origin(origin)  # refuse before the PIN is even asked
     check_nonce(nonce)
-    with pkcs11_card(state, reader, module_path) as (name, module, expected):
-        pin = read_secret("PIN", pin_stdin)
-        created = create_login_token(
-            module, name, pin, origin, nonce, Algorithm(mechanism), expected
-        )
-    click.echo(created.to_json())
+    card = pkcs11_card(state, reader, module_path)
+    pin = read_secret("PIN", pin_stdin)
+    created = card.run("login_token", pin=pin, origin=origin, nonce=nonce, algorithm=mechanism)
+    pin = ""
+    click.echo(json.dumps(created, separators=(",", ":")))
 
 
 @token_group.command("verify")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from cardkit.cli._base import State, emit_json, json_option, reader_option
+from cardkit.cli._base import State, card_command, emit_json, json_option, reader_option
 from cardkit.vitale.source import PcscVitaleSource
 
 
@@ -27,6 +27,7 @@ def _french_date(text: str | None) -> str:
 @click.option("--show-nir", is_flag=True, help="print full NIRs (masked by default)")
 @json_option
 @click.pass_obj
+@card_command
 def vitale_read(state: State, reader: str | None, show_nir: bool, as_json: bool) -> None:
     """The people on the card: insured person first, then beneficiaries."""
     data = PcscVitaleSource(state.backend).read(reader)

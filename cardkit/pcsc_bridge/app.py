@@ -139,16 +139,22 @@ def create_app(
 
     def events(row: Endpoint) -> Handler:
         async def handler(request: Request) -> Response:
-            origin_of(request)
+            origin = origin_of(request)
             queue = service.subscribe()
 
             async def stream() -> AsyncIterator[bytes]:
+                """Events until the client goes, or until the user refuses its origin: the
+                stream then ends before its next event, which the origin never sees."""
                 try:
                     yield b": cardkit events\n\n"
                     while True:
                         try:
                             event = await asyncio.wait_for(queue.get(), KEEPALIVE)
                         except TimeoutError:
+                            event = None
+                        if origin is not None and service.refused(origin):
+                            return
+                        if event is None:
                             yield b": keep-alive\n\n"
                             continue
                         yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n".encode()
@@ -167,6 +173,7 @@ def create_app(
     document = openapi_document(port, endpoints)
 
     async def openapi(request: Request) -> Response:
+        origin_of(request)
         return JSONResponse(document)
 
     async def failed(request: Request, exc: Exception) -> Response:

@@ -165,6 +165,8 @@ MESSAGES: dict[str, str] = {
     "overloaded": "The card reading software is overloaded: try again in a moment.",
     "reader_unavailable": "No card reader is available: plug the reader in.",
     "timeout": "The reader or the PIN entry did not answer in time.",
+    "reader_timeout": "The card did not answer: take it out of the reader, insert it again "
+    "and try again.",
     "bridge_failed": "The card reading software failed: try again, or run the workstation "
     "check (see “Help”).",
 }
@@ -192,6 +194,7 @@ BRIDGE_MESSAGES: dict[str, str] = {
             "overloaded",
             "reader_unavailable",
             "timeout",
+            "reader_timeout",
             "card_error",
         )
     },

@@ -76,6 +76,20 @@ class TransportTimeout(TransportError):
     http_status = 504
 
 
+class ReaderTimeout(TransportError):
+    """The card (or the reader) received a command and gave no answer within the deadline.
+
+    A card that stops answering mid-command (half inserted, a USB glitch, a broken chip) holds
+    the reader until it answers or is pulled out: nothing on the computer can make it answer,
+    so the one useful advice is to take it out.
+    """
+
+    code = "reader_timeout"
+    exit_code = ExitCode.CARD_TIMEOUT
+    http_status = 504
+    hint = "The card did not answer: take it out of the reader, insert it again and try again."
+
+
 @runtime_checkable
 class CardConnection(Protocol):
     """A connection to the card in one reader.

@@ -22,6 +22,7 @@ from cardkit.transport.base import (
     ReaderState,
     ReaderUnavailable,
 )
+from cardkit.transport.deadline import exchange
 
 
 class SimulatedCard(Protocol):
@@ -210,7 +211,8 @@ class InProcessConnection:
         self._backend._acquire(self)
         try:
             card = self._backend._card_for(self)
-            answer = card.execute(apdu)
+            with exchange(self._slot.name):
+                answer = card.execute(apdu)
             # Pulled while computing: the answer never reaches the reader.
             self._backend._card_for(self)
             return answer

@@ -31,6 +31,7 @@ from cardkit.transport.base import (
     TransportTimeout,
     parse_features,
 )
+from cardkit.transport.deadline import exchange
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ def _raise_for(hr: int, what: str, reader: str = "") -> None:
 # SCardBeginTransaction wait for it to end, with no timeout and no way to cancel; and
 # pyscard's wrappers keep Python's GIL meanwhile, so a helper thread cannot even be watched.
 # These two calls therefore go through ctypes (which releases the GIL during the call) into
-# the same PC/SC library pyscard uses, in a helper thread with a deadline. A call still
+# the same PC/SC library pyscard uses, in a helper thread with a deadline. (SCardTransmit, which
+# a mute card holds, releases the GIL in pyscard: it is bounded by the caller's guard instead,
+# see cardkit.transport.deadline.) A call still
 # waiting at the deadline is abandoned: the thread keeps the handles and releases them (and
 # ends the transaction it may finally get) when the call returns, so the card is never left
 # locked by cardkit.
@@ -310,7 +313,7 @@ class PcscConnection:
     def transmit(self, apdu: bytes) -> bytes:
         if self._handle is None:
             raise TransportError(f"connection to {self._reader!r} is closed")
-        with self._lock:
+        with self._lock, exchange(self._reader):
             hr, response = scard.SCardTransmit(self._handle, self._pci, list(apdu))
         if hr != scard.SCARD_S_SUCCESS:
             self._raise(hr, "transmit")
@@ -338,7 +341,7 @@ class PcscConnection:
 
     def reconnect(self, reset: bool = False) -> None:
         init = scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
-        with self._lock:
+        with self._lock, exchange(self._reader):
             hr, active = scard.SCardReconnect(
                 self._handle, self._share, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1, init
             )
@@ -348,7 +351,7 @@ class PcscConnection:
 
     def features(self) -> dict[int, int]:
         """Reader features (PC/SC part 10): e.g. a PIN pad's FEATURE_VERIFY_PIN_DIRECT."""
-        with self._lock:
+        with self._lock, exchange(self._reader):
             hr, answer = scard.SCardControl(
                 self._handle,
                 scard.SCARD_CTL_CODE(3400),

@@ -19,8 +19,9 @@ import pytest
 
 from cardkit.errors import CardkitError
 from cardkit.pkcs11 import Module, search_list
+from cardkit.transport.inprocess import SimulatedCard
 from cardkit.transport.pcsc import PcscBackend
-from mocks.cards import Iso7816Card, build_card
+from mocks.cards import build_card
 from mocks.harness import (
     AgentProcess,
     CardProcess,
@@ -98,7 +99,7 @@ def serve_card(pcsc: Pcsc) -> Iterator[ServeCard]:
     """``serve_card(profile_or_card, slot=None)`` -> VpcdCard, inserted and seen by pcscd."""
     served: list[tuple[VpcdCard, str]] = []
 
-    def serve(card: str | Iso7816Card, slot: int | None = None) -> VpcdCard:
+    def serve(card: str | SimulatedCard, slot: int | None = None) -> VpcdCard:
         if slot is None:
             slot = _free_slot(pcsc, {v.slot for v, _ in served})
         mock = build_card(card) if isinstance(card, str) else card
@@ -158,6 +159,7 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
         origins: tuple[str, ...] = (),
         provider: str | None = None,
         config: str = "",
+        env: dict[str, str] | None = None,
     ) -> AgentProcess:
         try:
             running = start_agent(
@@ -168,6 +170,7 @@ def agent(pcsc: Pcsc, opensc: Module, tmp_path: Path) -> Iterator[Callable[..., 
                 pin=pin,
                 fifo=fifo,
                 config=config,
+                env=env,
             )
         except HarnessError as exc:
             pytest.fail(str(exc))

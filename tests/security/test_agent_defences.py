@@ -27,10 +27,9 @@ def test_one_consent_question_per_origin(tmp_path: Path) -> None:
     of them, and no later answer can turn it into a "yes"."""
     import threading
     import time
-    from typing import cast
 
+    from agent.cardwork import InProcessCardWork
     from agent.service import AgentService
-    from agent.signer import SignerProcess
     from cardkit.errors import ConsentDenied
     from cardkit.transport.inprocess import InProcessBackend
 
@@ -44,7 +43,7 @@ def test_one_consent_question_per_origin(tmp_path: Path) -> None:
 
     service = AgentService(
         backend=InProcessBackend(),
-        signer=cast(SignerProcess, None),
+        work=InProcessCardWork(InProcessBackend()),
         prompt=SlowNo(),
         consent=ConsentStore(tmp_path / "consent.json", b"k" * 32),
         audit=AuditLog(tmp_path / "audit.jsonl"),
@@ -78,7 +77,7 @@ def test_private_files_whatever_the_umask(tmp_path: Path) -> None:
         log = AuditLog(tmp_path / "logs" / "audit.jsonl")
         log.record("start")
         store = ConsentStore(tmp_path / "state" / "consent.json", b"k" * 32)
-        store.record("https://a.example", True)
+        store.record("https://a.example", "identify", True)
     finally:
         os.umask(old)
     assert (tmp_path / "logs").stat().st_mode & 0o777 == 0o700
@@ -138,7 +137,9 @@ class FakeSigner:
         self.pins: list[str | None] = []
         self.fail: Exception | None = None
 
-    def create_token(self, reader: str, pin: str | None, *args: object) -> dict[str, str]:
+    def create_token(
+        self, reader: str, pin: str | None, origin: str, nonce: str, certificate: bytes | None
+    ) -> Any:
         self.pins.append(pin)
         if self.fail is not None:
             raise self.fail
@@ -172,10 +173,8 @@ class Recorder(ScriptedPrompt):
 def _service(
     tmp_path: Path, prompt: Any, *, tries: int = 3, pinpad: bool = False, cooldown: float = 60
 ) -> tuple[Any, FakeSigner]:
-    from typing import cast
-
+    from agent.cardwork import InProcessCardWork
     from agent.service import AgentService
-    from agent.signer import SignerProcess
     from cardkit.transport.inprocess import InProcessBackend
     from mocks.cards import build_card
 
@@ -187,10 +186,10 @@ def _service(
     backend.insert("Lecteur 0", card)
     signer = FakeSigner()
     consent = ConsentStore(tmp_path / "consent.json", b"k" * 32)
-    consent.record("https://portal.example", True)
+    consent.record("https://portal.example", "identify", True)
     service = AgentService(
         backend=backend,
-        signer=cast(SignerProcess, signer),
+        work=InProcessCardWork(backend, signer),
         prompt=prompt,
         consent=consent,
         audit=AuditLog(tmp_path / "audit.jsonl"),

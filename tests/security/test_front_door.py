@@ -19,7 +19,7 @@ def service() -> Service:
 
 def test_a_refused_origin_gets_nothing_but_the_refusal(service: Service) -> None:
     service.refused_origins.add(ORIGIN)
-    for path in ("/v1/status", "/v1/events"):
+    for path in ("/v1/status", "/v1/version", "/v1/events", "/openapi.json"):
         response = run(get(service, path))
         assert response.status_code == 403 and response.json()["code"] == "consent_denied"
     assert ("status", None) not in service.calls

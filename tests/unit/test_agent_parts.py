@@ -47,29 +47,49 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         config.with_overrides(port=80)
 
 
+A, B = "https://a.example", "https://b.example"
+
+
 def test_consent_store(tmp_path: Path) -> None:
+    """One decision per (origin, action): a "yes" to logging in says nothing about reading
+    Vitale cards; refusing everything an origin asked makes it a refused origin."""
     store = ConsentStore(tmp_path / "consent.json", b"k" * 32)
-    assert store.decision("https://a.example") is None
-    store.record("https://a.example", True)
-    store.record("https://b.example", False)
+    assert store.decision(A, "identify") is None
+    store.record(A, "identify", True)
+    store.record(B, "read_vitale", False)
     again = ConsentStore(tmp_path / "consent.json", b"k" * 32)  # remembered across restarts
-    assert again.decision("https://a.example") is True
-    assert again.decision("https://b.example") is False
-    assert again.revoke("https://a.example") and not again.revoke("https://a.example")
+    assert again.decision(A, "identify") is True
+    assert again.decision(A, "read_vitale") is None  # never asked: not allowed by the other
+    assert again.decision(B, "read_vitale") is False
+    assert again.refused(B) and not again.refused(A)
+    again.record(A, "read_vitale", False)
+    assert not again.refused(A)  # refused one action, allowed another
+    assert again.revoke(A, "identify") and again.decision(A, "identify") is None
+    assert again.refused(A)  # what is left is a refusal
+    assert again.revoke(A) and not again.revoke(A)
     assert (tmp_path / "consent.json").stat().st_mode & 0o777 == 0o600
     (tmp_path / "consent.json").write_text("{damaged")
-    assert again.decision("https://b.example") is None  # damaged: ask again
+    assert again.decision(B, "read_vitale") is None  # damaged: ask again
+
+
+def test_consent_from_before_actions_is_asked_again(tmp_path: Path) -> None:
+    """A file from when consent was per origin: its "yes" covered whatever was asked first,
+    so it grants nothing now."""
+    store = ConsentStore(tmp_path / "consent.json", b"k" * 32)
+    store._write({A: {"allowed": True, "at": "2026-01-01T00:00:00+00:00"}})
+    assert store.decision(A, "identify") is None and store.decision(A, "read_vitale") is None
+    assert not store.refused(A)
 
 
 def test_consent_store_is_sealed(tmp_path: Path) -> None:
     path = tmp_path / "consent.json"
-    ConsentStore(path, b"k" * 32).record("https://a.example", False)
+    ConsentStore(path, b"k" * 32).record(A, "identify", False)
     data = json.loads(path.read_text())
-    data["decisions"]["https://a.example"]["allowed"] = True  # another program edits it
+    data["decisions"][A]["identify"]["allowed"] = True  # another program edits it
     path.write_text(json.dumps(data))
-    assert ConsentStore(path, b"k" * 32).decision("https://a.example") is None
-    ConsentStore(path, b"k" * 32).record("https://a.example", True)
-    assert ConsentStore(path, b"other key" * 4).decision("https://a.example") is None
+    assert ConsentStore(path, b"k" * 32).decision(A, "identify") is None
+    ConsentStore(path, b"k" * 32).record(A, "identify", True)
+    assert ConsentStore(path, b"other key" * 4).decision(A, "identify") is None
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

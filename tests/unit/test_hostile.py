@@ -5,24 +5,26 @@ case; the APDU layer's own bounds end them in milliseconds)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
 from agent.audit import AuditLog
+from agent.cardwork import InProcessCardWork
 from agent.consent import ConsentStore
 from agent.prompt import ScriptedPrompt
 from agent.service import AgentService
-from agent.signer import SignerProcess
 from cardkit.cli import State, cli
 from cardkit.errors import ExitCode
 from cardkit.pcsc_bridge.app import create_app
 from cardkit.transport.inprocess import InProcessBackend
-from mocks.cards import build_hostile_card
+from mocks.cards import build_card, build_hostile_card
 from mocks.cards.hostile import BEHAVIOURS, HostileCard
+from mocks.cards.mute import MuteCard
 
 READER = "Virtual PCD 00 00"
 ORIGIN = "https://portal.example"
@@ -98,7 +100,7 @@ def test_every_endpoint(tmp_path: Path, behaviour: str, face: str) -> None:
     pin.write_text("1234\n", encoding="utf-8")
     service = AgentService(
         backend=backend,
-        signer=cast(SignerProcess, NoSigner()),
+        work=InProcessCardWork(backend, NoSigner()),
         prompt=ScriptedPrompt(pin),
         consent=ConsentStore(tmp_path / "consent.json", b"k" * 32),
         audit=AuditLog(tmp_path / "audit.jsonl"),
@@ -122,3 +124,62 @@ def test_every_endpoint(tmp_path: Path, behaviour: str, face: str) -> None:
         assert 400 <= response.status_code < 600 and body["status"] == response.status_code
         assert body["code"] not in ("internal_error", "error"), body
         assert response.headers["content-type"] == "application/problem+json"
+
+
+MUTE_COMMANDS = [c for c in COMMANDS if c[0][0] != "vitale"]
+
+
+@pytest.mark.timeout(30)
+def test_every_command_on_a_mute_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card that stops answering: each command ends with reader_timeout and its exit code
+    within the deadline (the pcscd/vpcd version of this is tests/pcsc/test_mute.py)."""
+    monkeypatch.setenv("CARDKIT_CARD_TIMEOUT", "0.2")
+    card = MuteCard(build_card("cps-doctor"), "mute", after=0)
+    backend = InProcessBackend()
+    backend.insert(READER, card)
+    try:
+        for args, stdin in MUTE_COMMANDS:
+            card.rearm()
+            started = time.monotonic()
+            result = CliRunner().invoke(cli, args, input=stdin, obj=State(lambda: backend))
+            card.release()  # the stalled command's thread ends
+            assert result.exit_code == ExitCode.CARD_TIMEOUT, (args, result.output)
+            assert "did not answer within 0.2 s" in result.output
+            assert time.monotonic() - started < 2
+    finally:
+        card.release()
+
+
+def test_every_endpoint_on_a_mute_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARDKIT_CARD_TIMEOUT", "0.2")
+    backend = InProcessBackend()
+    cards = [MuteCard(build_card(p), "mute", after=0) for p in ("cps-doctor", "vitale-family")]
+    backend.insert(READER, cards[0])
+    backend.insert("Virtual PCD 00 01", cards[1])
+    pin = tmp_path / "pin"
+    pin.write_text("1234\n", encoding="utf-8")
+    service = AgentService(
+        backend=backend,
+        work=InProcessCardWork(backend, NoSigner()),
+        prompt=ScriptedPrompt(pin),
+        consent=ConsentStore(tmp_path / "consent.json", b"k" * 32),
+        audit=AuditLog(tmp_path / "audit.jsonl"),
+    )
+    app = create_app(service, port=38470, allowed_origins=lambda: frozenset({ORIGIN}))
+    headers = {"Origin": ORIGIN, "Host": "127.0.0.1:38470"}
+
+    async def calls() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:38470") as c:
+            auth = await c.post("/v1/auth", json={"nonce": NONCE}, headers=headers)
+            vitale = await c.post("/v1/vitale/read", json={}, headers=headers)
+            return [auth, vitale, await c.get("/v1/status", headers=headers)]
+
+    try:
+        auth, vitale, status = asyncio.run(calls())
+    finally:
+        for card in cards:
+            card.release()
+    for response in (auth, vitale):
+        assert response.status_code == 504 and response.json()["code"] == "reader_timeout"
+    assert status.status_code == 200

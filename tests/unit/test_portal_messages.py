@@ -33,7 +33,8 @@ ERROR_MODULES = (
     "cardkit.portal",
     "agent.config",
     "agent.daemon",
-    "agent.signer",
+    "cardkit.worker",
+    "cardkit.transport.deadline",
 )
 
 

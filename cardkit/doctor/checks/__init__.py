@@ -36,9 +36,9 @@ CHECKS: tuple[Check, ...] = (
     Check("env.clock", "environment", check_clock),
     Check("pcsc.service", "pcsc", check_pcsc_service, provides=("readers",)),
     Check("pcsc.readers", "pcsc", check_readers, needs=("readers",)),
-    Check("cards", "cards", check_cards, needs=("readers",), provides=("certificates",)),
+    Check("cards", "cards", check_cards, needs=("readers",), provides=("certificates", "mute")),
     Check("certs", "certificates", check_certificates, needs=("certificates",)),
-    Check("pkcs11", "pkcs11", check_pkcs11, needs=("readers",)),
+    Check("pkcs11", "pkcs11", check_pkcs11, needs=("readers", "mute")),
     Check("agent", "agent", check_agent, provides=("agent",)),
     Check("browser.preflight", "browser", check_preflight, needs=("agent",)),
 )

@@ -24,6 +24,7 @@ from cardkit.doctor.model import Finding, Status
 from cardkit.i18n import translator
 from cardkit.transport import ReaderBackend
 from cardkit.transport.base import ReaderState
+from cardkit.transport.deadline import card_timeout
 
 #: Seconds one check may take before it is reported as hung.
 CHECK_TIMEOUT = 10.0
@@ -46,6 +47,9 @@ class Context:
     port: int | None = None  # where to look for the bridge when no agent says (default port)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     timeout: float = CHECK_TIMEOUT
+    #: Seconds a card may take to answer one command (the doctor uses at most half a
+    #: check's time, so that a mute card is reported as such, not as a hung check).
+    card_timeout: float = field(default_factory=card_timeout)
     gettext: Callable[[str], str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +78,8 @@ class Facts:
     readers: dict[str, ReaderState] | None = None
     #: cards: the authentication certificate each CPS/CPE carries, by reader.
     certificates: dict[str, x509.Certificate] = field(default_factory=dict)
+    #: cards: the readers whose card stopped answering (anything that talks to it would wait).
+    mute: list[str] = field(default_factory=list)
     #: agent: the running agent that answered (None: none did).
     agent: RunningAgent | None = None
 

@@ -7,11 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from cryptography import x509
+
 from cardkit.atr import CardFamily, identify
-from cardkit.cps.card import open_cps
+from cardkit.cps.card import PinStatus, open_cps
 from cardkit.doctor.checks.base import Context, Facts, Out
 from cardkit.doctor.model import Finding, Status
 from cardkit.errors import CardkitError
+from cardkit.identity import Identity
+from cardkit.transport import ReaderTimeout
+from cardkit.transport.deadline import guarded
 
 
 def check_cards(ctx: Context, facts: Facts, out: Out) -> Iterator[Finding]:
@@ -49,11 +54,32 @@ def check_cards(ctx: Context, facts: Facts, out: Out) -> Iterator[Finding]:
 def _cps_card(ctx: Context, facts: Facts, card: Out, name: str, seen: dict[str, Any]) -> Finding:
     _ = ctx.gettext
     title = _("Card in {name}").format(name=name)
-    try:
+
+    def read() -> tuple[PinStatus, x509.Certificate, Identity]:
         with open_cps(ctx.backend, name) as cps:
             status = cps.pin_status()  # an empty VERIFY: no try is spent
             certificate = cps.certificates().authentication
-            who = cps.identity(certificate)
+            return status, certificate, cps.identity(certificate)
+
+    seconds = min(ctx.card_timeout, ctx.timeout / 2)
+    try:
+        status, certificate, who = guarded(read, seconds)
+    except ReaderTimeout as exc:
+        facts.mute.append(name)
+        return card(
+            Status.ERROR,
+            title,
+            _("The card stopped answering: no answer within {seconds:g} s.").format(
+                seconds=seconds
+            ),
+            _(
+                "Take the card out and insert it again; if it persists, clean the chip or "
+                "try another reader."
+            ),
+            reader=name,
+            error=exc.code,
+            **seen,
+        )
     except CardkitError as exc:
         return card(
             Status.ERROR,

@@ -79,6 +79,18 @@ def check_pkcs11(ctx: Context, facts: Facts, out: Out) -> Iterator[Finding]:
             searched=[str(c.path) for c in candidates],
         )
         return
+    if facts.mute:
+        yield out.item("modules")(
+            Status.SKIPPED,
+            _("PKCS#11 middleware"),
+            _(
+                "Not tried: the card in {readers} does not answer, and the module would wait "
+                "for it."
+            ).format(readers=", ".join(facts.mute)),
+            _("Take the card out, then run the check again."),
+            modules=[str(c.path) for c in found],
+        )
+        return
     for candidate in found:
         probe = _probe(str(candidate.path), ctx.timeout)
         module = out.item(f"module:{candidate.kind}")
