@@ -7,6 +7,7 @@ import sys
 BENCHES = {
     "apdu": "bench.apdu",
     "bridge": "bench.bridge",
+    "idle": "bench.idle",
     "pkcs11": "bench.pkcs11",
     "portal": "bench.portal",
     "token": "bench.token",

@@ -292,21 +292,39 @@ def portal_origin(port: int) -> str:
     return f"http://localhost:{port}"
 
 
-def start_portal(port: int, bridge_port: int, store: Path, **options: Any) -> PortalServer:
-    """The demo portal at :func:`portal_origin` of ``port`` (the agent on ``bridge_port``
-    must allow that origin: start it first), records in ``store``."""
+def start_portal(
+    port: int,
+    bridge_port: int,
+    store: Path,
+    *,
+    origin: str | None = None,
+    tls: tuple[Path, Path] | None = None,
+    **options: Any,
+) -> PortalServer:
+    """The demo portal at ``origin`` (default :func:`portal_origin` of ``port``; the agent
+    on ``bridge_port`` must allow it: start it first), records in ``store``; over HTTPS
+    with ``tls`` (certificate and key files)."""
     import uvicorn
 
     from mocks.portal.app import PortalConfig, create_portal, seed_demo
 
-    origin = portal_origin(port)
+    origin = origin or portal_origin(port)
     config = PortalConfig(
         origin=origin, bridge_port=bridge_port, store=str(store), demo=True, **options
     )
     app = create_portal(config)
     seed_demo(app.state.site.doors)
+    certificate, key = tls if tls else (None, None)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=str(certificate) if certificate else None,
+            ssl_keyfile=str(key) if key else None,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
