@@ -175,6 +175,48 @@ def agent_install_service(dry_run: bool) -> None:
         click.echo(f"then: {' '.join(plan.activate)}")
 
 
+@agent_group.command("shortcut")
+@click.option("--url", help="the page to open (default: portal_url in agent.toml)")
+@click.option("--name", default=None, help="the shortcut's name on the desktop")
+@click.option("--uninstall", is_flag=True, help="remove the shortcut")
+@click.option("--dry-run", is_flag=True, help="print what would be written, change nothing")
+def agent_shortcut(url: str | None, name: str | None, uninstall: bool, dry_run: bool) -> None:
+    """Put on the desktop a shortcut that opens the portal in a window of its own (an app
+    window of Chrome, Edge or Chromium, with its own profile; else the default browser)."""
+    from urllib.parse import urlsplit
+
+    import platformdirs
+
+    from agent.shortcut import DEFAULT_NAME, find_browser, plan_for
+
+    target = url or AgentConfig.load().portal_url
+    if not uninstall and not target:
+        raise click.UsageError(f"no portal URL: pass --url or set portal_url in {config_path()}")
+    if target and urlsplit(target).scheme not in ("https", "http"):
+        raise click.UsageError("the portal URL must be https://... (http:// for a local test)")
+    plan = plan_for(
+        sys.platform,
+        Path(platformdirs.user_desktop_dir()),
+        target or "",
+        Path(platformdirs.user_data_dir("cardkit")) / "portal-window",
+        find_browser(sys.platform),
+        name or DEFAULT_NAME,
+    )
+    if uninstall:
+        found = plan.uninstall()
+        click.echo(f"{plan.remove}: {'removed' if found else 'no shortcut there'}")
+        return
+    if dry_run:
+        for file in plan.files:
+            click.echo(f"# {file.path}\n{file.text}")
+        if plan.activate:
+            click.echo(f"# then: {' '.join(plan.activate)}")
+        return
+    plan.install()
+    how = f"an app window of {plan.browser}" if plan.browser else "the default browser"
+    click.echo(f"wrote {plan.remove}: opens {target} in {how}")
+
+
 @click.group("bridge")
 def bridge_group() -> None:
     """Talk to a running agent's bridge, as a portal page would."""

@@ -10,6 +10,7 @@ Keys (all optional)::
     audit_log = ""                                # default: <log dir>/audit.jsonl
     card_timeout = 10.0                           # seconds a card may take per command
                                                   # (CARDKIT_CARD_TIMEOUT wins when set)
+    portal_url = "https://portal.example/"        # what the desktop shortcut opens
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class AgentConfig:
     header_timeout: float = 10.0
     #: Seconds a card may take to answer one command (cardkit.transport.deadline).
     card_timeout: float = DEFAULT_CARD_TIMEOUT
+    #: The page the desktop shortcut opens (``cardkit agent shortcut``).
+    portal_url: str | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> AgentConfig:
@@ -69,6 +72,7 @@ class AgentConfig:
             audit_log=Path(data["audit_log"]) if data.get("audit_log") else None,
             header_timeout=float(data["header_timeout"]) if "header_timeout" in data else None,
             card_timeout=float(data["card_timeout"]) if "card_timeout" in data else None,
+            portal_url=data.get("portal_url") or None,
         )
 
     def with_overrides(self, **values: Any) -> AgentConfig:

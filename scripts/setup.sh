@@ -13,7 +13,7 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 packages=(
   pcscd libpcsclite-dev libccid pcsc-tools vsmartcard-vpcd opensc softhsm2
   swig gcc python3-dev python3-venv iproute2 procps redis-server openssl chromium
-  zenity xvfb xdotool xauth
+  zenity xvfb xdotool xauth desktop-file-utils libglib2.0-bin imagemagick
 )
 
 missing=()

@@ -90,3 +90,26 @@ def revocation_server() -> Iterator[RevocationServer]:
         pytest.fail(f"the TEST PKI's CRL/OCSP ports are taken: {exc}")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def x_display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A virtual X display (Xvfb) for this test, in ``DISPLAY``; desktop programs run on it
+    and ``xdotool`` drives them as a person would."""
+    for tool in ("Xvfb", "xdotool"):
+        require_tool(tool)
+    number = 90 + os.getpid() % 9
+    server = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    monkeypatch.setenv("DISPLAY", f":{number}")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(f"/tmp/.X11-unix/X{number}"):
+        if time.monotonic() > deadline or server.poll() is not None:
+            pytest.fail("Xvfb did not start")
+        time.sleep(0.05)
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)

@@ -3,17 +3,14 @@ with xdotool as a person would."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from agent.prompt import DialogPrompt, PinRequest, prompt_from_spec
-from tests.conftest import missing_component
+from tests.conftest import require_tool
 
 pytestmark = pytest.mark.desktop
 
@@ -21,25 +18,9 @@ REQUEST = PinRequest("https://portal.example", "votre identification", "Virtual 
 
 
 @pytest.fixture
-def display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for tool in ("Xvfb", "xdotool", "zenity"):
-        if shutil.which(tool) is None:
-            missing_component(f"{tool} is not installed (run scripts/setup.sh)")
-    number = 90 + os.getpid() % 9
-    server = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    monkeypatch.setenv("DISPLAY", f":{number}")
-    deadline = time.monotonic() + 10
-    while not os.path.exists(f"/tmp/.X11-unix/X{number}"):
-        if time.monotonic() > deadline or server.poll() is not None:
-            pytest.fail("Xvfb did not start")
-        time.sleep(0.05)
-    yield f":{number}"
-    server.terminate()
-    server.wait(10)
+def display(x_display: str) -> str:
+    require_tool("zenity")
+    return x_display
 
 
 def _type_into_dialog(keys: list[str]) -> None:
