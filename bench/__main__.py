@@ -8,6 +8,7 @@ BENCHES = {
     "apdu": "bench.apdu",
     "bridge": "bench.bridge",
     "idle": "bench.idle",
+    "mute": "bench.mute",
     "pkcs11": "bench.pkcs11",
     "portal": "bench.portal",
     "token": "bench.token",

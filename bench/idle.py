@@ -53,6 +53,14 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def listen(port: int, origin: str, seen: list[tuple[float, bytes]]) -> None:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/events", headers={"Origin": origin}
@@ -95,11 +103,13 @@ def run(seconds: float, insertions: int) -> dict[str, object]:
         time.sleep(3)  # both started and settled; the page is listening
 
         agent_before, bare_before = cpu_seconds(agent.process.pid), cpu_seconds(bare.pid)
+        memory_before = rss_mb(agent.process.pid)
         started = time.monotonic()
         time.sleep(seconds)
         window = time.monotonic() - started
         agent_cpu = cpu_seconds(agent.process.pid) - agent_before
         bare_cpu = cpu_seconds(bare.pid) - bare_before
+        memory_after = rss_mb(agent.process.pid)
 
         latencies: list[float] = []
         for _ in range(insertions):
@@ -122,6 +132,7 @@ def run(seconds: float, insertions: int) -> dict[str, object]:
         "agent_cpu_percent": round(100 * agent_cpu / window, 3),
         "bare_uvicorn_cpu_percent": round(100 * bare_cpu / window, 3),
         "ratio": round(agent_cpu / bare_cpu, 3) if bare_cpu else None,
+        "agent_rss_mb": {"start": memory_before, "end": memory_after},
         "insertion_ms": {
             "median": round(statistics.median(latencies), 1) if latencies else None,
             "max": round(max(latencies), 1) if latencies else None,
@@ -139,5 +150,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  agent idle CPU           : {result['agent_cpu_percent']} %")
     print(f"  bare uvicorn idle CPU    : {result['bare_uvicorn_cpu_percent']} %")
     print(f"  ratio agent / bare       : {result['ratio']}")
+    print(f"  agent memory (RSS)       : {result['agent_rss_mb']} MiB")
     print(f"  insertion to event       : {result['insertion_ms']} ms")
     emit(result)

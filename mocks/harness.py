@@ -127,6 +127,21 @@ def start_card_process(
     return card
 
 
+def run_cardkit(*args: str, stdin: str = "", timeout: float = 600) -> tuple[int, str, float]:
+    """``cardkit ARGS`` as a person runs it, in a process of its own: (exit code, what it
+    printed on both outputs, seconds)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "cardkit", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ A command sent to a card that never answers blocks inside the PC/SC service for 
 the card stays silent (a real reader gives up after its own, driver-specific time; a virtual
 reader never does), and nothing can cancel it. What cardkit can do is stop *waiting*: the
 card work runs in a thread of its own (:func:`guarded`), every exchange says when it started
-(:class:`exchange`, about a microsecond: the PC/SC transport marks every APDU), and the
+(:func:`exchange`, about a microsecond: the PC/SC transport marks every APDU), and the
 caller gives up when one exchange has waited longer than the deadline. The thread left behind
 is marked abandoned: if the card answers later, its next exchange fails at once instead of
 carrying on with work nobody waits for.
@@ -21,6 +21,7 @@ worker process the caller can kill (:mod:`cardkit.worker`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -37,7 +38,8 @@ T = TypeVar("T")
 # thread ident -> (monotonic start, reader) of the exchange it is blocked in
 _in_flight: dict[int, tuple[float, str]] = {}
 _abandoned: set[int] = set()
-_local = threading.local()
+# idents of the threads running guarded work: the only ones whose exchanges are watched
+_guarded: set[int] = set()
 
 
 def card_timeout() -> float:
@@ -58,10 +60,7 @@ def _late(reader: str, timeout: float) -> ReaderTimeout:
     return ReaderTimeout(f"the card in {reader!r} did not answer within {timeout:g} s")
 
 
-class exchange:
-    """Around one blocking call to the card: what :func:`guarded` watches. A class rather
-    than a generator: it runs once per APDU."""
-
+class _Exchange:
     __slots__ = ("_ident", "_reader")
 
     def __init__(self, reader: str) -> None:
@@ -77,24 +76,37 @@ class exchange:
         _in_flight.pop(self._ident, None)
 
 
+_UNWATCHED = contextlib.nullcontext()
+
+
+def exchange(reader: str) -> contextlib.AbstractContextManager[None]:
+    """Around one blocking call to the card: what :func:`guarded` watches. Outside a guard
+    nobody watches, and it costs next to nothing (it runs once per APDU)."""
+    if _guarded and threading.get_ident() in _guarded:
+        return _Exchange(reader)
+    return _UNWATCHED
+
+
 def guarded(call: Callable[[], T], timeout: float | None = None) -> T:
     """``call()``, run in a thread; :class:`ReaderTimeout` once one of its card exchanges has
     waited ``timeout`` seconds (default :func:`card_timeout`). Its own exceptions, any kind,
     are re-raised here. Nested calls run inline, under the outer guard."""
-    if getattr(_local, "guarded", False):
+    if threading.get_ident() in _guarded:
         return call()
     limit = card_timeout() if timeout is None else timeout
     outcome: list[tuple[bool, object]] = []
     finished = threading.Event()
 
     def run() -> None:
-        _local.guarded = True
+        ident = threading.get_ident()
+        _guarded.add(ident)
         try:
             outcome.append((True, call()))
         except BaseException as exc:  # handed over to the waiting thread, whatever it is
             outcome.append((False, exc))
         finally:
-            _abandoned.discard(threading.get_ident())
+            _guarded.discard(ident)
+            _abandoned.discard(ident)
             finished.set()
 
     worker = threading.Thread(target=run, name="card-work", daemon=True)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ from cardkit.errors import ExitCode
 from cardkit.pcsc_bridge.client import BridgeCallError
 from mocks.cards import build_card
 from mocks.cards.mute import MuteCard
-from mocks.harness import AgentProcess
+from mocks.harness import AgentProcess, run_cardkit
 from mocks.vpcd import VpcdCard
 from tests.pcsc.conftest import ORIGIN, Pcsc, ServeCard
 
@@ -34,6 +32,7 @@ DEADLINE = 2.0
 SLACK = 4.0
 NEVER = 10**6
 NONCE = Challenge.new().nonce
+PUK = "12345678"  # cps-doctor's, public test material
 
 
 @pytest.fixture(autouse=True)
@@ -42,16 +41,7 @@ def deadline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def cardkit(*args: str, stdin: str = "") -> tuple[int, str, float]:
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "cardkit", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+    return run_cardkit(*args, stdin=stdin, timeout=60)
 
 
 def reseat(vcard: VpcdCard, pcsc: Pcsc) -> None:
@@ -86,6 +76,8 @@ def command_lines(tmp_path: Path, reader: str) -> dict[str, tuple[list[str], str
         "info": (["info", "--reader", reader], ""),
         "pin status": (["pin", "status", "--reader", reader], ""),
         "certs": (["certs", "--reader", reader], ""),
+        "pin change": (["pin", "change", "--reader", reader, "--pin-stdin"], "1234\n1234\n"),
+        "pin unblock": (["pin", "unblock", "--reader", reader, "--pin-stdin"], PUK + "\n1234\n"),
         "sign": (["sign", str(document), "--reader", reader, "--pin-stdin"], "1234\n"),
         "token create": (
             [
@@ -104,7 +96,15 @@ def command_lines(tmp_path: Path, reader: str) -> dict[str, tuple[list[str], str
     }
 
 
-CPS_COMMANDS = ("info", "pin status", "certs", "sign", "token create")
+CPS_COMMANDS = (
+    "info",
+    "pin status",
+    "pin change",
+    "pin unblock",
+    "certs",
+    "sign",
+    "token create",
+)
 
 
 @pytest.mark.parametrize("command", CPS_COMMANDS)

@@ -92,10 +92,9 @@ class NoSigner:
         pass
 
 
-@pytest.mark.timeout(20)
-@pytest.mark.parametrize(("behaviour", "face"), CASES)
-def test_every_endpoint(tmp_path: Path, behaviour: str, face: str) -> None:
-    backend, _card = backend_with(behaviour, face)
+def bridge_calls(tmp_path: Path, backend: InProcessBackend) -> list[httpx.Response]:
+    """/v1/status, /v1/auth and /v1/vitale/read through the bridge app, served by the agent's
+    service (scripted prompt, no PKCS#11 side) over ``backend``."""
     pin = tmp_path / "pin"
     pin.write_text("1234\n", encoding="utf-8")
     service = AgentService(
@@ -117,7 +116,14 @@ def test_every_endpoint(tmp_path: Path, behaviour: str, face: str) -> None:
                 await c.post("/v1/vitale/read", json={}, headers=headers),
             ]
 
-    status, auth, vitale = asyncio.run(calls())
+    return asyncio.run(calls())
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(("behaviour", "face"), CASES)
+def test_every_endpoint(tmp_path: Path, behaviour: str, face: str) -> None:
+    backend, _card = backend_with(behaviour, face)
+    status, auth, vitale = bridge_calls(tmp_path, backend)
     assert status.status_code == 200
     for response in (auth, vitale):
         body = response.json()
@@ -156,27 +162,8 @@ def test_every_endpoint_on_a_mute_card(tmp_path: Path, monkeypatch: pytest.Monke
     cards = [MuteCard(build_card(p), "mute", after=0) for p in ("cps-doctor", "vitale-family")]
     backend.insert(READER, cards[0])
     backend.insert("Virtual PCD 00 01", cards[1])
-    pin = tmp_path / "pin"
-    pin.write_text("1234\n", encoding="utf-8")
-    service = AgentService(
-        backend=backend,
-        work=InProcessCardWork(backend, NoSigner()),
-        prompt=ScriptedPrompt(pin),
-        consent=ConsentStore(tmp_path / "consent.json", b"k" * 32),
-        audit=AuditLog(tmp_path / "audit.jsonl"),
-    )
-    app = create_app(service, port=38470, allowed_origins=lambda: frozenset({ORIGIN}))
-    headers = {"Origin": ORIGIN, "Host": "127.0.0.1:38470"}
-
-    async def calls() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:38470") as c:
-            auth = await c.post("/v1/auth", json={"nonce": NONCE}, headers=headers)
-            vitale = await c.post("/v1/vitale/read", json={}, headers=headers)
-            return [auth, vitale, await c.get("/v1/status", headers=headers)]
-
     try:
-        auth, vitale, status = asyncio.run(calls())
+        status, auth, vitale = bridge_calls(tmp_path, backend)
     finally:
         for card in cards:
             card.release()
