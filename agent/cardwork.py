@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from cardkit.jobs import cps_face, reset_card, vitale_read
-from cardkit.pcsc_bridge.contract import TokenPayload, VitalePayload
+from cardkit.pcsc_bridge.contract import TokenPayload, VitalePayload, WebEidTokenPayload
 from cardkit.transport import ReaderBackend
 from cardkit.transport.deadline import card_timeout, guarded
 from cardkit.worker import CardWorker
@@ -32,9 +32,15 @@ class CardWork(Protocol):
 
     def reset(self, reader: str) -> None: ...
 
-    def create_token(
-        self, reader: str, pin: str | None, origin: str, nonce: str, certificate: bytes | None
-    ) -> TokenPayload: ...
+    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
+        self,
+        reader: str,
+        pin: str | None,
+        origin: str,
+        nonce: str,
+        certificate: bytes | None,
+        wire_format: str = "cardkit:1",
+    ) -> TokenPayload | WebEidTokenPayload: ...
 
     def stop(self) -> None: ...
 
@@ -79,11 +85,17 @@ class ReaderWorkers:
     def reset(self, reader: str) -> None:
         self.worker(reader).run("reset_card", reader, limit=apdu_job_limit())
 
-    def create_token(
-        self, reader: str, pin: str | None, origin: str, nonce: str, certificate: bytes | None
-    ) -> TokenPayload:
+    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
+        self,
+        reader: str,
+        pin: str | None,
+        origin: str,
+        nonce: str,
+        certificate: bytes | None,
+        wire_format: str = "cardkit:1",
+    ) -> TokenPayload | WebEidTokenPayload:
         return cast(
-            TokenPayload,
+            TokenPayload | WebEidTokenPayload,
             self.worker(reader).run(
                 "login_token",
                 reader,
@@ -93,6 +105,7 @@ class ReaderWorkers:
                 origin=origin,
                 nonce=nonce,
                 certificate=certificate,
+                wire_format=wire_format,
             ),
         )
 
@@ -105,9 +118,15 @@ class ReaderWorkers:
 
 
 class TokenMaker(Protocol):
-    def create_token(
-        self, reader: str, pin: str | None, origin: str, nonce: str, certificate: bytes | None
-    ) -> TokenPayload: ...
+    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
+        self,
+        reader: str,
+        pin: str | None,
+        origin: str,
+        nonce: str,
+        certificate: bytes | None,
+        wire_format: str = "cardkit:1",
+    ) -> TokenPayload | WebEidTokenPayload: ...
 
 
 class InProcessCardWork:
@@ -127,12 +146,18 @@ class InProcessCardWork:
     def reset(self, reader: str) -> None:
         guarded(lambda: reset_card(self.backend, reader))
 
-    def create_token(
-        self, reader: str, pin: str | None, origin: str, nonce: str, certificate: bytes | None
-    ) -> TokenPayload:
+    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
+        self,
+        reader: str,
+        pin: str | None,
+        origin: str,
+        nonce: str,
+        certificate: bytes | None,
+        wire_format: str = "cardkit:1",
+    ) -> TokenPayload | WebEidTokenPayload:
         if self.signer is None:
             raise RuntimeError("no PKCS#11 side in this test")
-        return self.signer.create_token(reader, pin, origin, nonce, certificate)
+        return self.signer.create_token(reader, pin, origin, nonce, certificate, wire_format)
 
     def stop(self) -> None:
         pass

@@ -27,7 +27,9 @@ from agent.consent import ConsentStore
 from agent.prompt import PinRequest, UserPrompt
 from cardkit import __version__
 from cardkit.atr import CardFamily, identify
+from cardkit.auth import webeid
 from cardkit.auth.challenge import check_nonce
+from cardkit.auth.token import FORMAT as CARDKIT_FORMAT
 from cardkit.errors import (
     AgentBusy,
     CardkitError,
@@ -47,6 +49,7 @@ from cardkit.pcsc_bridge.contract import (
     TokenPayload,
     VersionPayload,
     VitalePayload,
+    WebEidTokenPayload,
     endpoint,
 )
 from cardkit.transport import (
@@ -267,9 +270,20 @@ class AgentService:
         not be pushed into typing in a hurry, and tries are too few to spend in bursts."""
         self._cooldowns[origin] = time.monotonic() + self.pin_cooldown
 
-    def authenticate(self, origin: str, nonce: str, card: str | None = None) -> TokenPayload:
+    def authenticate(
+        self,
+        origin: str,
+        nonce: str,
+        card: str | None = None,
+        format: str | None = None,
+    ) -> TokenPayload | WebEidTokenPayload:
+        wire = format or CARDKIT_FORMAT
         with self._audited("auth", origin, AUTH.path) as audit:
-            check_nonce(nonce)
+            audit["format"] = wire
+            if wire == webeid.FORMAT:
+                webeid.check_nonce(nonce)
+            else:
+                check_nonce(nonce)
             self._check_cooldown(origin)
             self._check_consent(origin, AUTH)
             reader = self._pick(origin, CardFamily.CPS, card)
@@ -282,7 +296,9 @@ class AgentService:
                 pin = self._collect_pin(request, face["pinpad"])
                 stalled = False
                 try:
-                    return self.work.create_token(reader, pin, origin, nonce, face["certificate"])
+                    return self.work.create_token(
+                        reader, pin, origin, nonce, face["certificate"], wire
+                    )
                 except WrongPin:
                     self._start_cooldown(origin)
                     raise

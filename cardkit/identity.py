@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -132,7 +133,13 @@ def identity_from_certificate(
     )
 
 
-def fingerprint(cert: x509.Certificate) -> str:
+class Encodable(Protocol):
+    """A certificate, or anything that gives its DER (a leniently read one, for instance)."""
+
+    def public_bytes(self, encoding: serialization.Encoding) -> bytes: ...
+
+
+def fingerprint(cert: Encodable) -> str:
     """SHA-256 of the DER certificate, lower-case hex."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 

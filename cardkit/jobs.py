@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cardkit.auth.token import FORMAT as CARDKIT_FORMAT
 from cardkit.errors import CardkitError, WrongPin
 from cardkit.transport import ReaderBackend
 from cardkit.transport.base import FEATURE_VERIFY_PIN_DIRECT
@@ -64,9 +65,11 @@ def login_token(  # noqa: PLR0917 - the login's inputs, as the bridge receives t
     nonce: str,
     algorithm: str = "RS256",
     certificate: bytes | None = None,
+    wire_format: str = CARDKIT_FORMAT,
 ) -> dict[str, Any]:
-    """A ``cardkit:1`` token signed through the PKCS#11 module; ``certificate`` (DER) is the
-    one the card's face carries, which picks the key. A wrong PIN comes back with the tries
+    """A login token (``wire_format``: ``cardkit:1`` or ``web-eid:1.0``) signed through the
+    PKCS#11 module; ``certificate`` (DER) is the one the card's face carries, which picks
+    the key. A wrong PIN comes back with the tries
     the card says are left; a vague middleware failure, with what PC/SC says happened."""
     from cryptography import x509
 
@@ -83,12 +86,13 @@ def login_token(  # noqa: PLR0917 - the login's inputs, as the bridge receives t
             nonce,
             Algorithm(algorithm),
             x509.load_der_x509_certificate(certificate) if certificate else None,
+            wire_format,
         )
     except WrongPin as exc:
         raise with_tries_left(exc, backend, reader) from None
     except CardkitError as exc:
         raise explain_failure(exc, backend, reader) from exc
-    return created.to_dict()
+    return created
 
 
 def sign_data(  # noqa: PLR0917 - what ``cardkit sign`` passes

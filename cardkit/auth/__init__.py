@@ -9,9 +9,11 @@ from cardkit.auth.challenge import (
     SqliteNonceStore,
 )
 from cardkit.auth.origin import OriginError, normalize_origin
+from cardkit.auth.rejection import TokenRejected
 from cardkit.auth.revocation import RevocationPolicy, RevocationSource
 from cardkit.auth.token import AuthToken, create_token, signed_data
-from cardkit.auth.validator import Professional, TokenRejected, Validator, ValidatorConfig
+from cardkit.auth.validator import Professional, Validator, ValidatorConfig
+from cardkit.auth.webeid import WebEidHolder
 
 __all__ = [
     "AuthToken",
@@ -28,6 +30,7 @@ __all__ = [
     "TokenRejected",
     "Validator",
     "ValidatorConfig",
+    "WebEidHolder",
     "create_token",
     "normalize_origin",
     "signed_data",

@@ -1,18 +1,23 @@
 """The portal side: is this token a CPS/CPE holder answering our challenge?
 
 ``Validator.validate(token, expected_origin, nonce, store)`` returns a :class:`Professional`
-or raises :class:`TokenRejected` with a stable ``reason``. Checks run in this order, cheapest
-and least stateful first, so that a forged token costs little and never burns a nonce:
+or raises :class:`TokenRejected` with a stable ``reason``; it takes cardkit's own tokens
+(``cardkit:1``) and Web eID's (``web-eid:1.0``, :mod:`cardkit.auth.webeid`), so a portal may
+accept either. ``validate_web_eid`` checks any Web eID token with Web eID's own defaults (a
+policy deny-list rather than IGC-Santé's policies) and returns the holder as the certificate
+names them. Checks run in this order, cheapest and least stateful first, so that a forged
+token costs little and never burns a nonce:
 
 1. ``token_size`` / ``token_malformed`` / ``token_format``: size limits, then JSON and fields;
 2. ``certificate_malformed``: the certificate parses;
 3. ``certificate_expired`` / ``certificate_not_yet_valid`` (with a clock-skew allowance);
 4. ``certificate_key_usage``: digitalSignature, and clientAuth when an EKU is present;
-5. ``certificate_policy``: one of the accepted certificate policies;
+5. ``certificate_policy``: one of the accepted certificate policies (Web eID: a policy
+   extension, none of them refused);
 6. ``certificate_untrusted``: a path to a configured trust anchor (pyhanko-certvalidator);
 7. ``certificate_revoked`` / ``revocation_unavailable``: per the revocation policy;
 8. ``algorithm_mismatch`` / ``signature_invalid``: the signature over
-   SHA-256(origin) || SHA-256(nonce), with the announced algorithm and the certificate's key;
+   H(origin) || H(nonce), with the announced algorithm and the certificate's key;
 9. ``nonce_unknown`` / ``nonce_replayed`` / ``nonce_expired``: consumed exactly once.
 """
 
@@ -32,21 +37,22 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as pkix
 
 from cardkit.algorithms import Algorithm
+from cardkit.auth import webeid
 from cardkit.auth.challenge import ConsumeResult, NonceStore
+from cardkit.auth.lenient import Certificate, LenientCertificate, asn1_of, load_certificate
 from cardkit.auth.origin import OriginError
+from cardkit.auth.rejection import TokenRejected
 from cardkit.auth.revocation import RevocationPolicy, RevocationSource
 from cardkit.auth.token import FORMAT, signed_data
-from cardkit.errors import CardkitError
+from cardkit.auth.webeid import WebEidHolder
 from cardkit.identity import (
     DEFAULT_TRANSPORT_POLICIES,
     Identity,
@@ -58,7 +64,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MIN_TOKEN, MAX_TOKEN = 100, 10_000
-MAX_NESTING = 4
+MAX_NESTING = 5  # web-eid:1.1: token, signing certificates, one, its algorithms, one
 
 
 def _nesting(text: str) -> int:
@@ -93,18 +99,6 @@ MAX_CACHED = 10_000  # certificates remembered by the caches before they start a
 TEST_AUTH_POLICIES = frozenset({"2.999.250.71.1.1"})
 
 
-class TokenRejected(CardkitError):
-    """The token does not prove what it claims; ``reason`` says which check failed."""
-
-    code = "token_rejected"
-    http_status = 401
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
 @dataclass(frozen=True, slots=True)
 class Professional(Identity):
     """Who logged in: the card holder's identity, and which certificate proved it."""
@@ -135,6 +129,8 @@ class ValidatorConfig:
     revocation_timeout: float = 5.0
     #: How long a successful path validation (same certificate) is reused.
     path_cache_ttl: dt.timedelta = dt.timedelta(minutes=5)
+    #: What ``validate_web_eid`` refuses (Web eID's default deny-list).
+    disallowed_policies: frozenset[str] = webeid.DEFAULT_DISALLOWED_POLICIES
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -147,10 +143,6 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="cardkit-pkix") as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
 class Validator:
@@ -168,11 +160,11 @@ class Validator:
                 "revocation is soft-fail: a certificate whose status cannot be fetched is "
                 "accepted (an explicit choice; hard-fail is the default)"
             )
-        self._path_cache: dict[str, tuple[dt.datetime, list[x509.Certificate]]] = {}
+        self._path_cache: dict[str, tuple[dt.datetime, list[Certificate]]] = {}
         self._good_revocation: set[tuple[str, bytes, str]] = set()
         self._lock = threading.Lock()
-        self._anchors = [_asn1(c) for c in config.trust_anchors]
-        self._others = [_asn1(c) for c in config.intermediates]
+        self._anchors = [asn1_of(c) for c in config.trust_anchors]
+        self._others = [asn1_of(c) for c in config.intermediates]
 
     def validate(
         self,
@@ -183,16 +175,8 @@ class Validator:
         *,
         now: dt.datetime | None = None,
     ) -> Professional:
-        now = now or dt.datetime.now(dt.UTC)
-        fields = self._parse(token)
-        cert = self._certificate(fields["certificate"])
-        self._check_validity(cert, now)
-        self._check_key_usage(cert)
-        self._check_policy(cert)
-        path = self._check_path(cert, now)
-        self._check_revocation(cert, path, now)
-        self._check_signature(cert, fields, expected_origin, nonce)
-        self._consume(store, nonce)
+        cert = self._validated(token, expected_origin, nonce, store, now, web_eid_defaults=False)
+        assert isinstance(cert, x509.Certificate)  # strictly parsed: lenient is Web eID's
         identity = identity_from_certificate(
             cert, transport_policies=self.config.transport_policies
         )
@@ -208,6 +192,48 @@ class Validator:
             certificate_sha256=fingerprint(cert),
         )
 
+    def validate_web_eid(
+        self,
+        token: str | bytes,
+        expected_origin: str,
+        nonce: str,
+        store: NonceStore,
+        *,
+        now: dt.datetime | None = None,
+    ) -> WebEidHolder:
+        """A Web eID token from any eID card, with Web eID's defaults: a certificate policy
+        must be present and none of ``disallowed_policies``; the trust anchors configured
+        are the only trust (Web eID has no built-in list)."""
+        cert = self._validated(token, expected_origin, nonce, store, now, web_eid_defaults=True)
+        return WebEidHolder.from_certificate(cert)
+
+    def _validated(
+        self,
+        token: str | bytes,
+        origin: str,
+        nonce: str,
+        store: NonceStore,
+        now: dt.datetime | None,
+        *,
+        web_eid_defaults: bool,
+    ) -> Certificate:
+        now = now or dt.datetime.now(dt.UTC)
+        fields = self._parse(token)
+        if web_eid_defaults and fields["format"] == FORMAT:
+            raise TokenRejected("token_format", f"{FORMAT} is not a Web eID token")
+        cert = self._certificate(fields["certificate"], lenient=web_eid_defaults)
+        self._check_validity(cert, now)
+        self._check_key_usage(cert)
+        if web_eid_defaults:
+            self._check_policy_not_refused(cert)
+        else:
+            self._check_policy(cert)
+        path = self._check_path(cert, now)
+        self._check_revocation(cert, path, now)
+        self._check_signature(cert, fields, origin, nonce)
+        self._consume(store, nonce)
+        return cert
+
     def check_certificate(
         self, cert: x509.Certificate, *, now: dt.datetime | None = None
     ) -> list[x509.Certificate]:
@@ -221,7 +247,7 @@ class Validator:
         self._check_policy(cert)
         path = self._check_path(cert, now)
         self._check_revocation(cert, path, now)
-        return path
+        return [c for c in path if isinstance(c, x509.Certificate)]  # all strict: ``cert`` is
 
     # 1
     @staticmethod
@@ -245,23 +271,32 @@ class Validator:
             raise TokenRejected("token_malformed", "not JSON") from None
         if not isinstance(fields, dict):
             raise TokenRejected("token_malformed", "not a JSON object")
+        if isinstance(fields.get("format"), str) and fields["format"].startswith(
+            webeid.FORMAT_PREFIX
+        ):
+            return webeid.token_fields(fields)
+        if isinstance(fields.get("format"), str) and fields["format"] != FORMAT:
+            raise TokenRejected(
+                "token_format", f"format {fields['format']!r} is neither {FORMAT} nor web-eid:1"
+            )
         for name in ("format", "certificate", "algorithm", "signature", "issued_at"):
             if not isinstance(fields.get(name), str):
                 raise TokenRejected("token_malformed", f"field {name!r} missing or not a string")
-        if fields["format"] != FORMAT:
-            raise TokenRejected("token_format", f"format {fields['format']!r} is not {FORMAT}")
         return fields
 
     # 2
     @staticmethod
-    def _certificate(b64: str) -> x509.Certificate:
+    def _certificate(b64: str, *, lenient: bool) -> Certificate:
+        """``lenient``: also a certificate only ``cryptography``'s strict parser refuses
+        (:mod:`cardkit.auth.lenient`), as Web eID's validators take them."""
         try:
-            return x509.load_der_x509_certificate(base64.b64decode(b64, validate=True))
+            der = base64.b64decode(b64, validate=True)
+            return load_certificate(der) if lenient else x509.load_der_x509_certificate(der)
         except (ValueError, binascii.Error):
             raise TokenRejected("certificate_malformed") from None
 
     # 3
-    def _check_validity(self, cert: x509.Certificate, now: dt.datetime) -> None:
+    def _check_validity(self, cert: Certificate, now: dt.datetime) -> None:
         skew = self.config.clock_skew
         if now - skew > cert.not_valid_after_utc:
             raise TokenRejected("certificate_expired", cert.not_valid_after_utc.isoformat())
@@ -270,35 +305,42 @@ class Validator:
 
     # 4
     @staticmethod
-    def _check_key_usage(cert: x509.Certificate) -> None:
-        try:
-            ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE).value
-        except x509.ExtensionNotFound:
-            raise TokenRejected("certificate_key_usage", "no key usage") from None
-        assert isinstance(ku, x509.KeyUsage)
-        if not ku.digital_signature:
+    def _check_key_usage(cert: Certificate) -> None:
+        """Read with asn1crypto, which (like Web eID's Java validator) takes a certificate
+        that encodes a default value, as some national eID cards do (``cA FALSE``), where
+        the ``cryptography`` parser refuses the whole extension list."""
+        parsed = asn1_of(cert)
+        ku = parsed.key_usage_value
+        if ku is None:
+            raise TokenRejected("certificate_key_usage", "no key usage")
+        if "digital_signature" not in ku.native:
             raise TokenRejected("certificate_key_usage", "digitalSignature not allowed")
-        try:
-            eku = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
-        except x509.ExtensionNotFound:
-            return
-        assert isinstance(eku, x509.ExtendedKeyUsage)
-        if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+        eku = parsed.extended_key_usage_value
+        if eku is not None and "client_auth" not in eku.native:
             raise TokenRejected("certificate_key_usage", "clientAuth not allowed")
 
+    @staticmethod
+    def _policies(cert: Certificate) -> set[str]:
+        policies = asn1_of(cert).certificate_policies_value
+        if policies is None:
+            raise TokenRejected("certificate_policy", "no certificate policy")
+        return {p["policy_identifier"].dotted for p in policies}
+
     # 5
-    def _check_policy(self, cert: x509.Certificate) -> None:
-        try:
-            ext = cert.extensions.get_extension_for_oid(ExtensionOID.CERTIFICATE_POLICIES).value
-        except x509.ExtensionNotFound:
-            raise TokenRejected("certificate_policy", "no certificate policy") from None
-        assert isinstance(ext, x509.CertificatePolicies)
-        found = {p.policy_identifier.dotted_string for p in ext}
+    def _check_policy(self, cert: Certificate) -> None:
+        found = self._policies(cert)
         if not found & self.config.accepted_policies:
             raise TokenRejected("certificate_policy", f"none of {sorted(found)} is accepted")
 
+    def _check_policy_not_refused(self, cert: Certificate) -> None:
+        """Web eID's rule: a certificatePolicies extension (its Java validator fails without
+        one), and none of the refused policies."""
+        refused = self._policies(cert) & self.config.disallowed_policies
+        if refused:
+            raise TokenRejected("certificate_policy", f"{sorted(refused)} is refused")
+
     # 6
-    def _check_path(self, cert: x509.Certificate, now: dt.datetime) -> list[x509.Certificate]:
+    def _check_path(self, cert: Certificate, now: dt.datetime) -> list[Certificate]:
         key = fingerprint(cert)
         with self._lock:
             hit = self._path_cache.get(key)
@@ -324,9 +366,9 @@ class Validator:
         )
 
     def _run_pkix(
-        self, cert: x509.Certificate, context: ValidationContext, reason: str
-    ) -> list[x509.Certificate]:
-        validator = CertificateValidator(_asn1(cert), self._others, validation_context=context)
+        self, cert: Certificate, context: ValidationContext, reason: str
+    ) -> list[Certificate]:
+        validator = CertificateValidator(asn1_of(cert), self._others, validation_context=context)
         try:
             path = _run(
                 validator.async_validate_usage({"digital_signature"}, {"client_auth"}, True)  # type: ignore[no-untyped-call]
@@ -337,17 +379,24 @@ class Validator:
             raise TokenRejected("revocation_unavailable", str(exc)) from None
         except (pkix.PathBuildingError, pkix.PathValidationError, pkix.ValidationError) as exc:
             raise TokenRejected(reason, str(exc)) from None
-        # Leaf first, anchor last.
-        return [x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
+        # Leaf first (as given: it may be a lenient one), anchor last.
+        rest = [x509.load_der_x509_certificate(c.dump()) for c in list(reversed(list(path)))[1:]]
+        return [cert, *rest]
 
     # 7
     def _check_revocation(
-        self, cert: x509.Certificate, path: list[x509.Certificate], now: dt.datetime
+        self, cert: Certificate, path: list[Certificate], now: dt.datetime
     ) -> None:
         policy = self.config.revocation
         if policy is RevocationPolicy.OFF:
             return
-        responses, crls, missing = self.revocation_source.gather(path)
+        if isinstance(cert, LenientCertificate):  # no OCSP request can be built for it
+            if policy is RevocationPolicy.HARD_FAIL:
+                raise TokenRejected("revocation_unavailable", "the certificate is not strict DER")
+            log.warning("soft-fail: no revocation status for a leniently read certificate")
+            return
+        strict = [c for c in path if isinstance(c, x509.Certificate)]
+        responses, crls, missing = self.revocation_source.gather(strict)
         if missing and policy is RevocationPolicy.HARD_FAIL:
             names = ", ".join(c.subject.rfc4514_string() for c in missing)
             raise TokenRejected("revocation_unavailable", f"no OCSP or CRL answer for {names}")
@@ -378,9 +427,12 @@ class Validator:
     # 8
     @staticmethod
     def _check_signature(
-        cert: x509.Certificate, fields: dict[str, Any], origin: str, nonce: str
+        cert: Certificate, fields: dict[str, Any], origin: str, nonce: str
     ) -> None:
         algorithm = fields["algorithm"]
+        if fields["format"] != FORMAT:
+            webeid.check_signature(cert, algorithm, fields["signature"], origin, nonce)
+            return
         if algorithm not in Algorithm._value2member_map_:
             raise TokenRejected("algorithm_mismatch", f"unknown algorithm {algorithm!r}")
         key = cert.public_key()

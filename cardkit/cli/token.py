@@ -19,6 +19,7 @@ from cardkit.auth import (
     Validator,
     ValidatorConfig,
     normalize_origin,
+    webeid,
 )
 from cardkit.auth.challenge import check_nonce
 from cardkit.auth.trust import load_trust
@@ -44,6 +45,14 @@ def token_group() -> None:
 @token_group.command("create")
 @click.option("--origin", required=True, help="the portal's origin, https://host[:port]")
 @click.option("--nonce", required=True, help="the portal's challenge (base64url, >= 32 bytes)")
+@click.option(
+    "--format",
+    "wire_format",
+    type=click.Choice(["cardkit:1", "web-eid:1.0"]),
+    default="cardkit:1",
+    show_default=True,
+    help="cardkit's token, or Web eID's (its nonce is 44 to 128 base64 characters)",
+)
 @algorithm_option
 @reader_option
 @module_option
@@ -54,6 +63,7 @@ def token_create(  # noqa: PLR0917
     state: State,
     origin: str,
     nonce: str,
+    wire_format: str,
     mechanism: str,
     reader: str | None,
     module_path: str | None,
@@ -61,10 +71,20 @@ def token_create(  # noqa: PLR0917
 ) -> None:
     """Sign ORIGIN's challenge with the inserted card; prints the token (JSON)."""
     origin = normalize_origin(origin)  # refuse before the PIN is even asked
-    check_nonce(nonce)
+    if wire_format == webeid.FORMAT:
+        webeid.check_nonce(nonce)
+    else:
+        check_nonce(nonce)
     card = pkcs11_card(state, reader, module_path)
     pin = read_secret("PIN", pin_stdin)
-    created = card.run("login_token", pin=pin, origin=origin, nonce=nonce, algorithm=mechanism)
+    created = card.run(
+        "login_token",
+        pin=pin,
+        origin=origin,
+        nonce=nonce,
+        algorithm=mechanism,
+        wire_format=wire_format,
+    )
     pin = ""
     click.echo(json.dumps(created, separators=(",", ":")))
 

@@ -101,8 +101,12 @@ export class CardkitBridge {
     return this._request("/v1/status");
   }
 
-  authenticate(nonce, { card } = {}) {
-    return this._request("/v1/auth", { method: "POST", body: card ? { nonce, card } : { nonce } });
+  // `format`: "cardkit:1" (the default) or "web-eid:1.0".
+  authenticate(nonce, { card, format } = {}) {
+    const body = { nonce };
+    if (card) body.card = card;
+    if (format) body.format = format;
+    return this._request("/v1/auth", { method: "POST", body });
   }
 
   readVitale({ card } = {}) {
@@ -117,4 +121,17 @@ export class CardkitBridge {
     for (const kind of kinds) source.addEventListener(kind, handler);
     return () => source.close();
   }
+}
+
+// Web eID's shape: web-eid.js's `authenticate(challengeNonce, options)`, resolving to the
+// same web-eid:1.0 token object ({unverifiedCertificate, algorithm, signature, format,
+// appVersion}), so a portal on Web eID swaps one import:
+//   import { authenticate } from "cardkit-bridge";
+//   const authToken = await authenticate(challengeNonce, { timeout: 120000 });
+// `timeout` is web-eid.js's (milliseconds); `lang` is accepted and unused (the agent's
+// dialogs speak French); `port` and `card` are cardkit's. Failures are CardkitBridgeError.
+export function authenticate(challengeNonce, options = {}) {
+  const { timeout, port, card } = options;
+  const bridge = new CardkitBridge({ port, timeoutMs: timeout });
+  return bridge.authenticate(challengeNonce, { card, format: "web-eid:1.0" });
 }

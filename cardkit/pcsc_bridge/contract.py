@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, NotRequired, Protocol, TypedDict
 
-from cardkit.auth.challenge import NONCE_PATTERN
-
 #: The bridge's port on loopback, fixed so that portals find it (overridable per agent).
 DEFAULT_PORT = 38470
 
@@ -48,10 +46,19 @@ Reader = Annotated[str, Text(1, 200)]
 # --- requests ---
 
 
+#: The token formats ``/v1/auth`` makes: cardkit's own, and Web eID's.
+TOKEN_FORMATS = ("cardkit:1", "web-eid:1.0")
+#: A challenge as either format's portal issues it: base64url (cardkit) or base64 (Web eID).
+CHALLENGE_PATTERN = r"[A-Za-z0-9+/=_-]{43,256}"
+
+
 class AuthRequest(TypedDict):
-    #: The portal's challenge: base64url, 32 random bytes or more.
-    nonce: Annotated[str, Text(43, 256, NONCE_PATTERN, "nonce_invalid")]
+    #: The portal's challenge: 32 random bytes or more, in base64url (``cardkit:1``) or
+    #: base64 (``web-eid:1.0``, 44 to 128 characters); each format checks its own.
+    nonce: Annotated[str, Text(43, 256, CHALLENGE_PATTERN, "nonce_invalid")]
     card: NotRequired[Reader]  # the reader holding the card (several cards inserted)
+    #: ``cardkit:1`` (the default) or ``web-eid:1.0``.
+    format: NotRequired[Annotated[str, Text(1, 20, "cardkit:1|web-eid:1\\.0")]]
 
 
 class CardRequest(TypedDict):
@@ -96,6 +103,17 @@ class TokenPayload(TypedDict):
     signature: str
     issued_at: str
     app_version: str
+
+
+class WebEidTokenPayload(TypedDict):
+    """A ``web-eid:1.0`` login token (see :mod:`cardkit.auth.webeid`), field for field what
+    Web eID's own app returns."""
+
+    unverifiedCertificate: str
+    algorithm: str
+    signature: str
+    format: str
+    appVersion: str
 
 
 class InsurancePayload(TypedDict):
@@ -152,7 +170,7 @@ class Endpoint:
     #: The JSON body's fields (a TypedDict), or None: no body.
     request: type | None = None
     #: The answer (a TypedDict), or the event a stream sends.
-    response: type | None = None
+    response: Any = None
     #: The HTTP statuses of its refusals (problem documents), besides the front door's.
     errors: tuple[int, ...] = ()
     #: What the person is asked to allow for this site (an action of the consent store).
@@ -197,11 +215,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "authenticate",
         "POST",
         "/v1/auth",
-        "The cardkit:1 token of the inserted CPS/CPE for the request's origin (the agent asks "
-        "the PIN; it never travels over HTTP)",
+        "The login token (cardkit:1, or web-eid:1.0 with format) of the inserted CPS/CPE for "
+        "the request's origin (the agent asks the PIN; it never travels over HTTP)",
         Kind.CARD,
         request=AuthRequest,
-        response=TokenPayload,
+        response=TokenPayload | WebEidTokenPayload,
         errors=CARD_ERRORS,
         consent="identify",
     ),
@@ -266,7 +284,9 @@ class BridgeService(Protocol):
         """The user refused this origin: it gets nothing but the refusal (not even status)."""
         ...
 
-    def authenticate(self, origin: str, nonce: str, card: str | None = None) -> TokenPayload: ...
+    def authenticate(
+        self, origin: str, nonce: str, card: str | None = None, format: str | None = None
+    ) -> TokenPayload | WebEidTokenPayload: ...
 
     def read_vitale(self, origin: str, card: str | None = None) -> VitalePayload: ...
 

@@ -34,7 +34,8 @@ from typing import Any
 
 from cardkit.auth.challenge import Challenge
 from cardkit.auth.origin import normalize_origin
-from cardkit.auth.validator import TokenRejected, Validator
+from cardkit.auth.rejection import TokenRejected
+from cardkit.auth.validator import Validator
 from cardkit.identity import CardType
 from cardkit.portal.accounts import Account
 from cardkit.portal.challenge import LoginChallenges

@@ -62,6 +62,9 @@ class PortalConfig:
     session_follows_card: bool = False
     #: The demonstration's extras: ``/courrier`` shows what the portal sent (loopback only).
     demo: bool = False
+    #: What the page asks the agent for: cardkit's token, or Web eID's through the
+    #: web-eid.js-shaped ``authenticate`` of the client (the card door takes either).
+    wire_format: str = "cardkit:1"
 
 
 class Redirect(Exception):
@@ -240,6 +243,7 @@ class Site:
                 "follow_reader": follow,
                 "follow_card": self.config.session_follows_card,
                 "bridge_port": self.config.bridge_port,
+                "wire_format": self.config.wire_format,
                 "import_map": self.client.import_map(self.client_url, nonce=script_nonce),
                 "csp_nonce": script_nonce,
                 "messages_json": self.messages_json,

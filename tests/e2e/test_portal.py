@@ -32,11 +32,17 @@ def portal(
     agent's allowlist, and the page must know the agent's port."""
     servers: list[PortalServer] = []
 
-    def start(follow_card: bool = False, **options: Any) -> tuple[PortalServer, AgentProcess]:
+    def start(
+        follow_card: bool = False, wire_format: str = "cardkit:1", **options: Any
+    ) -> tuple[PortalServer, AgentProcess]:
         port = free_port()
         running = agent(origins=(portal_origin(port),), **options)
         site = start_portal(
-            port, running.port, tmp_path / "portal.db", session_follows_card=follow_card
+            port,
+            running.port,
+            tmp_path / "portal.db",
+            session_follows_card=follow_card,
+            wire_format=wire_format,
         )
         servers.append(site)
         return site, running
@@ -100,6 +106,24 @@ def test_cps_login_unblocks_and_reads_vitale(
     page.fill("input[name=mot_de_passe]", DEMO_PASSWORD)
     page.click("#password-form button")
     page.wait_for_url(origin + "/accueil")
+
+
+def test_cps_login_in_web_eid_format(
+    browser: Any,
+    portal: Callable[..., tuple[PortalServer, AgentProcess]],
+    card_process: Callable[[str], CardProcess],
+) -> None:
+    """The page logs in through the client's web-eid.js-shaped ``authenticate``: the agent
+    makes a web-eid:1.0 token, and the portal's card door validates it like its own."""
+    card_process("cps-doctor")
+    site, running = portal(wire_format="web-eid:1.0")
+    page = browser.new_page()
+    page.goto(site.origin + "/identification")
+    page.click("#cps-login")
+    page.wait_for_url(site.origin + "/accueil", timeout=30000)
+    assert "CLAIRE LEFEBVRE" in page.inner_text("h1")
+    logins = [line for line in running.audit_lines() if line["event"] == "auth"]
+    assert [line["format"] for line in logins] == ["web-eid:1.0"]
 
 
 def test_stopped_agent_is_said_plainly(

@@ -340,3 +340,45 @@ def test_agent_status_needs_no_origin(agent: Callable[..., Agent], tmp_path: Pat
         check=False,
     )
     assert done.returncode == 1 and "no running agent" in done.stdout
+
+
+def test_web_eid_tokens(card_process: StartCard, agent: Callable[..., Agent]) -> None:
+    """/v1/auth with format web-eid:1.0: a Web eID token signed by the mock CPS through
+    OpenSC, which cardkit's Web eID validation accepts with the TEST IGC-Santé CAs configured
+    (as a Web eID validator would be), and which signs exactly what the genuine Web eID test
+    tokens sign (the same function checks both: tests/auth/test_webeid.py)."""
+    import base64
+    import datetime as dt
+    import secrets
+
+    from cryptography import x509
+
+    from cardkit.auth import webeid
+
+    card_process("cps-doctor")
+    running = agent()
+    nonce = base64.b64encode(secrets.token_bytes(32)).decode()  # as Web eID makes them
+    token = running.client().authenticate(nonce, format="web-eid:1.0")
+    assert set(token) == {"unverifiedCertificate", "algorithm", "signature", "format", "appVersion"}
+    assert token["format"] == "web-eid:1.0" and token["algorithm"] == "RS256"
+    store = MemoryNonceStore()
+    store.issue(Challenge(nonce, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)))
+    holder = validator().validate_web_eid(json.dumps(token), ORIGIN, nonce, store)
+    assert holder.surname == "LEFEBVRE" and holder.country == "FR"
+    # Byte level: RSASSA-PKCS1-v1_5 with SHA-256 over SHA-256(origin) || SHA-256(nonce).
+    cert = x509.load_der_x509_certificate(base64.b64decode(token["unverifiedCertificate"]))
+    signature = base64.b64decode(token["signature"])
+    webeid.verify(
+        cert.public_key(), "RS256", signature, webeid.signed_input(ORIGIN, nonce, "RS256")
+    )
+    # The portal's CPS door takes it too (either format).
+    store.issue(Challenge(nonce + "A", dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)))
+    again = running.client().authenticate(nonce + "A", format="web-eid:1.0")
+    assert validator().validate(json.dumps(again), ORIGIN, nonce + "A", store).surname == "LEFEBVRE"
+    refused = running.raw(
+        "POST",
+        "/v1/auth",
+        {"Host": f"127.0.0.1:{running.port}", "Origin": ORIGIN, "Content-Type": "application/json"},
+        json.dumps({"nonce": "short+/=", "format": "web-eid:1.0"}).encode(),
+    )
+    assert refused[0] == 400 and json.loads(refused[2])["code"] == "nonce_invalid"

@@ -71,11 +71,20 @@ def test_login_through_pkcs11(
 
 
 @pytest.mark.tools
+@pytest.mark.parametrize("wire_format", ["cardkit:1", "web-eid:1.0"])
 def test_token_commands(
-    pcsc: Pcsc, card_process: StartCard, opensc: Module, tmp_path: Path
+    pcsc: Pcsc, card_process: StartCard, opensc: Module, tmp_path: Path, wire_format: str
 ) -> None:
+    """``token create`` then ``token verify``, in cardkit's format and in Web eID's (whose
+    nonce is base64, as Web eID's generator makes it)."""
+    import base64
+    import secrets
+
     reader = card_process("cps-doctor").reader
-    nonce = Challenge.new().nonce
+    if wire_format == "cardkit:1":
+        nonce = Challenge.new().nonce
+    else:
+        nonce = base64.b64encode(secrets.token_bytes(32)).decode()
     env = {"PATH": "/usr/bin:/bin"}
     created = subprocess.run(
         [
@@ -93,6 +102,8 @@ def test_token_commands(
             "--pin-stdin",
             "--module",
             str(opensc.path),
+            "--format",
+            wire_format,
         ],
         input="1234\n",
         capture_output=True,
@@ -102,6 +113,7 @@ def test_token_commands(
         check=False,
     )
     assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["format"] == wire_format
     token_file = tmp_path / "token.json"
     token_file.write_text(created.stdout)
     verify = [

@@ -138,7 +138,13 @@ class FakeSigner:
         self.fail: Exception | None = None
 
     def create_token(
-        self, reader: str, pin: str | None, origin: str, nonce: str, certificate: bytes | None
+        self,
+        reader: str,
+        pin: str | None,
+        origin: str,
+        nonce: str,
+        certificate: bytes | None,
+        wire_format: str = "cardkit:1",
     ) -> Any:
         self.pins.append(pin)
         if self.fail is not None:

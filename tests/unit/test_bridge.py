@@ -53,7 +53,13 @@ class Service:
     def refused(self, origin: str) -> bool:
         return origin in self.refused_origins
 
-    def authenticate(self, origin: str, nonce: str, card: str | None = None) -> TokenPayload:
+    def authenticate(
+        self,
+        origin: str,
+        nonce: str,
+        card: str | None = None,
+        format: str | None = None,
+    ) -> TokenPayload:
         self.calls.append(("auth", (origin, nonce, card)))
         time.sleep(self.delay)
         if self.fail:

@@ -1,6 +1,6 @@
 // The mock portal's page script: CPS login and "Lire carte Vitale" through the cardkit
 // bridge client, which this portal hosts itself (import map with its integrity hash).
-import { CardkitBridge } from "cardkit-bridge";
+import { CardkitBridge, authenticate as webEidAuthenticate } from "cardkit-bridge";
 
 const body = document.body;
 const csrf = body.dataset.csrf;
@@ -77,7 +77,12 @@ if (loginButton) {
     try {
       const nonce = await challenge();
       const reader = body.dataset.followCard ? await cardReader() : null;
-      const token = await bridge.authenticate(nonce);
+      // A portal on Web eID calls web-eid.js's authenticate(challengeNonce, options): the
+      // client has a function of that shape, which this portal uses when so configured.
+      const token =
+        body.dataset.tokenFormat === "web-eid:1.0"
+          ? await webEidAuthenticate(nonce, { port: Number(body.dataset.bridgePort) })
+          : await bridge.authenticate(nonce);
       // As a string: the server hands it to the validator as is, with no second encoding.
       const next = await post("/cps/connexion", { token: JSON.stringify(token), nonce, reader });
       window.location.assign(next.redirect);
