@@ -133,6 +133,27 @@ def identity_from_certificate(
     )
 
 
+def identity_from_national_id(
+    national_id: str,
+    *,
+    surname: str | None = None,
+    given_name: str | None = None,
+    profession: str | None = None,
+) -> Identity:
+    """A professional named by the national identifier (as Pro Santé Connect's
+    ``SubjectNameID`` names them: the same prefixes as a CPS certificate's CN)."""
+    id_type = _PREFIXES.get(national_id[:1], IdentifierType.OTHER)
+    return Identity(
+        card_type=CardType.CPS,
+        identifier_type=id_type,
+        identifier=national_id[1:] if id_type is not IdentifierType.OTHER else national_id,
+        national_id=national_id,
+        surname=surname,
+        given_name=given_name,
+        profession=profession,
+    )
+
+
 class Encodable(Protocol):
     """A certificate, or anything that gives its DER (a leniently read one, for instance)."""
 

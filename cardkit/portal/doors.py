@@ -54,6 +54,7 @@ from cardkit.portal.outcomes import (
     SignedIn,
 )
 from cardkit.portal.passwords import PasswordHasher, PasswordPolicy
+from cardkit.portal.psc import PscDoor
 from cardkit.portal.rules import account_key, may_create_account_by_card
 from cardkit.portal.sessions import Session, open_session
 from cardkit.portal.settings import AccountSecurity
@@ -67,7 +68,11 @@ DEFAULT_LINK_PATHS: Mapping[LinkPurpose, str] = {
 }
 #: The journal's event for a login by each door (an account just created by clé de
 #: sécurité has its creation event only).
-_LOGIN_EVENTS = {"cps": EventKind.CARD_LOGIN, "password": EventKind.PASSWORD_LOGIN}
+_LOGIN_EVENTS = {
+    "cps": EventKind.CARD_LOGIN,
+    "password": EventKind.PASSWORD_LOGIN,
+    "psc": EventKind.PSC_LOGIN,
+}
 PURGE_EVERY = 60.0  # seconds between purges of expired sessions, challenges and links
 MAX_IDENTIFIER = 254
 
@@ -108,6 +113,7 @@ class Doors:
         self._next_purge = 0.0
         self.password = PasswordDoor(self)
         self.card = CardDoor(self)
+        self.psc = PscDoor(self)
         self.enrolment = Enrolment(self)
         self.settings = AccountSecurity(self)
 

@@ -18,6 +18,7 @@ from cardkit.sqlite import Database
 
 class EventKind(Enum):
     CARD_LOGIN = "card_login"
+    PSC_LOGIN = "psc_login"
     PASSWORD_LOGIN = "password_login"  # noqa: S105 - an event name, not a password
     PASSWORD_RESET = "password_reset"  # noqa: S105
     PASSWORD_CHANGED = "password_changed"  # noqa: S105

@@ -28,6 +28,9 @@ MESSAGES: dict[str, str] = {
     # --- the card door: the validator's reasons, and the request around them ---
     "bad_request": "Invalid request.",
     "card_login_failed": "The CPS card login failed.",
+    "psc_failed": "The Pro Santé Connect login did not succeed: try again.",
+    "psc_no_account": "No account goes with this professional: create one by logging in "
+    "with your CPS card.",
     "token_size": "The card's answer could not be read: start the CPS card login again "
     "from this page.",
     "token_malformed": "The card's answer could not be read: start the CPS card login "
@@ -131,6 +134,7 @@ MESSAGES: dict[str, str] = {
     "nir_invalid": "it matches no possible number",
     # --- "Mes derniers évènements" ---
     "event_card_login": "Login with CPS card",
+    "event_psc_login": "Login with Pro Santé Connect",
     "event_password_login": "Login with identifier and password",
     "event_password_reset": "Password reset",
     "event_password_changed": "Password changed",

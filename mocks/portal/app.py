@@ -39,6 +39,8 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
     routes = [  # the doors first: the router tries routes in order
         Route("/cps/connexion", login.cps_login, methods=["POST"]),
         Route("/cps/challenge", login.cps_challenge, methods=["POST"]),
+        Route("/psc/connexion", login.psc_start),
+        Route("/psc/retour", login.psc_return),
         Route("/connexion", login.password_login, methods=["POST"]),
         Route("/identification", login.identification),
         Route("/", login.root),

@@ -19,7 +19,9 @@ from cardkit.portal import (
     nir_message,
     posted_token,
 )
+from cardkit.portal.messages import text
 from cardkit.portal.outbox import Channel
+from cardkit.portal.psc import PscPending, PscRefused
 from cardkit.vitale.nir import Nir, NirError
 from mocks.portal.site import Site, french_time
 
@@ -62,6 +64,37 @@ class Login:
         return self.identification_page(
             request, identifiant=identifier.strip()[:254], blocked=blocked, error=error
         )
+
+    # --- the Pro Santé Connect door: to the provider, and back ---
+
+    async def psc_start(self, request: Request) -> Response:
+        psc = self.site.psc
+        if psc is None:
+            raise HTTPException(404)
+        session = self.site.session_of(request)
+        url, pending = await anyio.to_thread.run_sync(psc.begin)
+        # A new session id for what only this browser may finish (state, nonce, verifier).
+        sid = self.doors.stores.sessions.rotate(
+            session.id, {**session.data, "psc": pending.to_dict()}
+        )
+        return self.site.redirect(url, sid)
+
+    async def psc_return(self, request: Request) -> Response:
+        psc = self.site.psc
+        if psc is None:
+            raise HTTPException(404)
+        session = self.site.session_of(request)
+        pending = PscPending.from_dict(session.data.pop("psc", None))
+        self.doors.stores.sessions.save(session.id, session.data)  # the state serves once
+        try:
+            login = await anyio.to_thread.run_sync(psc.finish, dict(request.query_params), pending)
+        except PscRefused as exc:
+            log.info("PSC login refused: %s", exc.reason)  # the reason only, never a token
+            return self.identification_page(request, error=text("psc_failed"))
+        outcome = self.doors.psc.login(session, login)
+        if isinstance(outcome, SignedIn):
+            return self.site.redirect("/accueil", outcome.session_id)
+        return self.identification_page(request, error=outcome.message)
 
     # --- the CPS door: two calls of the page's script ---
 

@@ -36,6 +36,7 @@ from cardkit.portal import (
     hosted_client,
     nonce,
 )
+from cardkit.portal.psc import PscClient
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,11 @@ class PortalConfig:
     #: What the page asks the agent for: cardkit's token, or Web eID's through the
     #: web-eid.js-shaped ``authenticate`` of the client (the card door takes either).
     wire_format: str = "cardkit:1"
+    #: Pro Santé Connect: the provider's issuer URL and this portal's registration there
+    #: (no issuer: no PSC door). The return URL is ``{origin}/psc/retour``.
+    psc_issuer: str | None = None
+    psc_client_id: str = "portail"
+    psc_client_secret: str = ""
 
 
 class Redirect(Exception):
@@ -131,6 +137,16 @@ class Site:
         self.cookie = cookie_name(self.secure)
         self.headers = SecurityHeaders(
             connect=(f"http://127.0.0.1:{config.bridge_port}",), https=self.secure
+        )
+        self.psc = (
+            PscClient(
+                config.psc_issuer,
+                config.psc_client_id,
+                config.psc_client_secret,
+                config.origin + "/psc/retour",
+            )
+            if config.psc_issuer
+            else None
         )
         raw = json.dumps(bridge_messages(), ensure_ascii=False, sort_keys=True)
         self.messages_json = raw.replace("<", "\\u003c")  # safe inside a <script> element
@@ -244,6 +260,7 @@ class Site:
                 "follow_card": self.config.session_follows_card,
                 "bridge_port": self.config.bridge_port,
                 "wire_format": self.config.wire_format,
+                "psc": self.psc is not None,
                 "import_map": self.client.import_map(self.client_url, nonce=script_nonce),
                 "csp_nonce": script_nonce,
                 "messages_json": self.messages_json,

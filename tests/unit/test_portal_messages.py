@@ -69,6 +69,7 @@ def test_every_bridge_code_has_its_text() -> None:
         importlib.import_module(module)
     codes = set(registry()) | BRIDGE_CODES | {"agent_not_running", "browser_blocked"}
     portal_only = {"account_blocked", "account_exists", "password_weak", "token_rejected"}
+    portal_only |= {"psc_failed"}  # the PSC door's, worded by the portal
     portal_only |= {code for code in codes if code.startswith("nir_")}
     assert codes - portal_only <= set(BRIDGE_MESSAGES), codes - portal_only - set(BRIDGE_MESSAGES)
     page = bridge_messages()

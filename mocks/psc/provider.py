@@ -1,0 +1,467 @@
+"""A mock Pro Santé Connect provider, for portal developers who integrate PSC offline.
+
+It answers where PSC does and as PSC does (facts from the ANS's public repositories and
+pages): discovery at ``{issuer}/.well-known/wallet-openid-configuration``, a realm-style
+issuer (``/auth/realms/esante-wallet``), the authorization code flow with PKCE S256 and
+``acr_values=eidas1``, ``scope=openid scope_all``, and userinfo (JSON, or a signed JWT for a
+client registered so) with ``SubjectNameID`` (``8`` + RPPS), ``SubjectRefPro`` and
+``Palier_Authentification``. Professionals log in with their CPS card: the login page is an
+origin the agent allows, and the card signs a cardkit challenge that cardkit's validator
+checks, so the identities are the mock cards' own.
+
+OAuth and OpenID Connect are authlib's (its Flask authorization server, code grant, PKCE and
+OpenID Connect extensions, userinfo endpoint; JOSE through joserfc): nothing here encodes or
+signs a JWT by hand. State is in memory, for one process.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo, UserInfoEndpoint
+from authlib.oidc.core.grants import OpenIDCode
+from flask import Flask, Response, jsonify, make_response, redirect, request
+from joserfc.jwk import KeySet, RSAKey
+
+from cardkit.auth import (
+    Challenge,
+    MemoryNonceStore,
+    Professional,
+    RevocationPolicy,
+    TokenRejected,
+    Validator,
+    ValidatorConfig,
+)
+from cardkit.pcsc_bridge.contract import DEFAULT_PORT
+from cardkit.pcsc_bridge.hosted import hosted_client
+from mocks import pki
+
+REALM = "/auth/realms/esante-wallet"
+DISCOVERY = "/.well-known/wallet-openid-configuration"
+OIDC = REALM + "/protocol/openid-connect"
+ACR = "eidas1"
+SCOPE = "openid scope_all"
+#: What PSC says of a login by CPS card (the authentication level, with its OID).
+CARD_LEVEL = "APPPRIP3^1.2.250.1.213.1.5.1.1.1"
+#: Profession codes of the RPPS nomenclature (TRE_G15) for the mock cards' titles.
+PROFESSIONS = {"Médecin": "10", "Pharmacien": "21", "Sage-Femme": "50", "Infirmier": "60"}
+
+
+@dataclass
+class Client(ClientMixin):  # type: ignore[misc]
+    client_id: str
+    client_secret: str
+    redirect_uris: list[str]
+    #: Registered for a userinfo answer as a signed JWT (``userinfo_signed_response_alg``).
+    signed_userinfo: bool = False
+
+    @property
+    def client_metadata(self) -> dict[str, Any]:
+        return {"userinfo_signed_response_alg": "RS256"} if self.signed_userinfo else {}
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str:
+        return self.redirect_uris[0]
+
+    def get_allowed_scope(self, scope: str) -> str:
+        allowed = set(SCOPE.split())
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return secrets.compare_digest(client_secret, self.client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "authorization_code"
+
+
+@dataclass
+class Code(AuthorizationCodeMixin):  # type: ignore[misc]
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user: Professional
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: float
+    auth_time: int = field(default_factory=lambda: int(time.time()))
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str:
+        return ACR
+
+    def get_amr(self) -> list[str]:
+        return ["hwk", "pin"]  # a key in hardware, unlocked by a PIN
+
+
+@dataclass
+class Token(TokenMixin):  # type: ignore[misc]
+    access_token: str
+    client: Client
+    scope: str
+    user: Professional
+    expires_at: float
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.client.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int(self.expires_at - time.time())
+
+    def is_expired(self) -> bool:
+        return time.time() >= self.expires_at
+
+    def is_revoked(self) -> bool:
+        return False
+
+    def get_user(self) -> Professional:
+        return self.user
+
+    def get_client(self) -> Client:
+        return self.client
+
+
+def user_info(user: Professional) -> UserInfo:
+    """The ``scope_all`` claims PSC gives of a professional, from the card's identity."""
+    exercise: dict[str, Any] = {
+        "codeProfession": PROFESSIONS.get(user.profession or "", ""),
+        "codeCategorieProfessionnelle": "C",
+        "nomDexercice": user.surname,
+        "prenomDexercice": user.given_name,
+        "activities": [],
+    }
+    return UserInfo(
+        sub=user.national_id,
+        SubjectNameID=user.national_id,
+        preferred_username=user.national_id,
+        given_name=user.given_name,
+        family_name=user.surname,
+        SubjectRefPro={"codeCivilite": "", "exercices": [exercise]},
+        SubjectRole=[f"{exercise['codeProfession']}^1.2.250.1.213.1.1.5.5"],
+        otherIds=[{"identifiant": user.identifier, "origine": user.identifier_type.value}],
+        Palier_Authentification=CARD_LEVEL,
+    )
+
+
+class Keys:
+    """The provider's signing keys: the newest signs, the previous stays published until
+    tokens it signed have expired (rotation as a provider does it)."""
+
+    def __init__(self) -> None:
+        self._keys = [RSAKey.generate_key(2048, {"use": "sig", "alg": "RS256"}, auto_kid=True)]
+
+    @property
+    def current(self) -> RSAKey:
+        return self._keys[-1]
+
+    def signing_set(self) -> KeySet:
+        return KeySet([self.current])
+
+    def rotate(self) -> None:
+        self._keys = [self._keys[-1], RSAKey.generate_key(2048, {"use": "sig"}, auto_kid=True)]
+
+    def public(self) -> dict[str, Any]:
+        keys: list[Any] = list(self._keys)
+        return dict(KeySet(keys).as_dict(private=False))
+
+
+@dataclass
+class ProviderConfig:
+    issuer: str  # the provider's base URL; the issuer is this + REALM
+    clients: list[Client]
+    bridge_port: int = DEFAULT_PORT
+    access_token_lifetime: int = 120
+    id_token_lifetime: int = 120
+    code_lifetime: int = 60
+
+
+def create_provider(config: ProviderConfig) -> Flask:
+    app = Flask("mock-psc")
+    issuer = config.issuer.rstrip("/") + REALM
+    clients = {c.client_id: c for c in config.clients}
+    codes: dict[str, Code] = {}
+    tokens: dict[str, Token] = {}
+    guard = threading.Lock()
+    keys = Keys()
+    challenges = MemoryNonceStore()
+    validator = Validator(
+        ValidatorConfig(pki.trust_anchors(), pki.intermediates(), revocation=RevocationPolicy.OFF)
+    )
+    client_js = hosted_client()
+    return_origins = {
+        "{0.scheme}://{0.netloc}".format(urlsplit(uri))
+        for c in config.clients
+        for uri in c.redirect_uris
+    }
+
+    def save_token(token: dict[str, Any], req: Any) -> None:
+        with guard:
+            tokens[token["access_token"]] = Token(
+                token["access_token"],
+                req.client,
+                token["scope"],
+                req.user,
+                time.time() + token["expires_in"],
+            )
+
+    server = AuthorizationServer(app, query_client=clients.get, save_token=save_token)
+    server.register_token_generator(
+        "default",
+        lambda client, grant_type, user, scope, expires_in=None, include_refresh_token=True: {
+            "token_type": "Bearer",
+            "access_token": secrets.token_urlsafe(32),
+            "expires_in": config.access_token_lifetime,
+            "scope": scope,
+        },
+    )
+
+    class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS: ClassVar = ["client_secret_basic", "client_secret_post"]
+
+        def save_authorization_code(self, code: str, req: Any) -> None:
+            data = req.payload.data
+            with guard:
+                codes[code] = Code(
+                    code,
+                    req.client.client_id,
+                    req.payload.redirect_uri,
+                    req.payload.scope,
+                    req.user,
+                    data.get("nonce"),
+                    data.get("code_challenge"),
+                    data.get("code_challenge_method"),
+                    time.time() + config.code_lifetime,
+                )
+
+        def query_authorization_code(self, code: str, client: Client) -> Code | None:
+            with guard:
+                found = codes.get(code)
+            if found and found.client_id == client.client_id and time.time() < found.expires_at:
+                return found
+            return None
+
+        def delete_authorization_code(self, authorization_code: Code) -> None:
+            with guard:
+                codes.pop(authorization_code.code, None)  # a code serves once
+
+        def authenticate_user(self, authorization_code: Code) -> Professional:
+            return authorization_code.user
+
+    class PscOpenIDCode(OpenIDCode):  # type: ignore[misc]
+        def exists_nonce(self, nonce: str, req: Any) -> bool:
+            with guard:
+                return any(c.nonce == nonce for c in codes.values())
+
+        def resolve_client_private_key(self, client: Client) -> RSAKey:
+            return keys.current
+
+        def get_client_algorithm(self, client: Client) -> str:
+            return "RS256"
+
+        def get_encode_header(self, client: Client) -> dict[str, str]:
+            return {"alg": "RS256", "kid": str(keys.current.kid)}
+
+        def get_client_claims(self, client: Client) -> dict[str, Any]:
+            now = int(time.time())
+            return {"iss": issuer, "aud": [client.client_id], "exp": now + config.id_token_lifetime}
+
+        def generate_user_info(self, user: Professional, scope: str) -> UserInfo:
+            return user_info(user)
+
+    class PscUserInfo(UserInfoEndpoint):  # type: ignore[misc]
+        def get_issuer(self) -> str:
+            return issuer
+
+        def generate_user_info(self, user: Professional, scope: str) -> UserInfo:
+            return user_info(user)
+
+        def resolve_private_key(self) -> KeySet:
+            # A set of one: joserfc then names the key (kid) in the header, which a client
+            # needs once a rotation publishes two keys.
+            return keys.signing_set()
+
+    class Bearer(BearerTokenValidator):  # type: ignore[misc]
+        def authenticate_token(self, token_string: str) -> Token | None:
+            with guard:
+                return tokens.get(token_string)
+
+    protector = ResourceProtector()
+    protector.register_token_validator(Bearer())
+    server.register_grant(CodeGrant, [PscOpenIDCode(require_nonce=True), CodeChallenge(True)])
+    server.register_endpoint(PscUserInfo(resource_protector=protector))
+    app.config["psc_keys"] = keys  # tests rotate them
+
+    @app.get(REALM + DISCOVERY)
+    def discovery() -> Response:
+        return jsonify(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": issuer + "/protocol/openid-connect/auth",
+                "token_endpoint": issuer + "/protocol/openid-connect/token",
+                "userinfo_endpoint": issuer + "/protocol/openid-connect/userinfo",
+                "jwks_uri": issuer + "/protocol/openid-connect/certs",
+                "end_session_endpoint": issuer + "/protocol/openid-connect/logout",
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "userinfo_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": SCOPE.split(),
+                "acr_values_supported": [ACR],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+                "claims_parameter_supported": False,
+            }
+        )
+
+    @app.get(OIDC + "/certs")
+    def jwks() -> Response:
+        return jsonify(keys.public())
+
+    @app.route(OIDC + "/auth", methods=["GET", "POST"])
+    def authorize() -> Any:
+        if request.args.get("acr_values") != ACR:
+            return _refused_page("acr_values must be eidas1", 400)
+        try:
+            server.get_consent_grant(end_user=None)
+        except OAuth2Error as error:
+            return _refused_page(error.description or error.error, 400)
+        if request.method == "GET":
+            challenge = Challenge.new()
+            challenges.issue(challenge)
+            return _login_page(challenge.nonce)
+        try:
+            who = validator.validate(
+                request.form.get("token", ""),
+                config.issuer,
+                request.form.get("challenge", ""),
+                challenges,
+            )
+        except TokenRejected as exc:
+            return _refused_page(f"carte refusée ({exc.reason})", 401)
+        return server.create_authorization_response(grant_user=who)
+
+    @app.post(OIDC + "/token")
+    def token() -> Any:
+        return server.create_token_response()
+
+    @app.route(OIDC + "/userinfo", methods=["GET", "POST"])
+    def userinfo() -> Any:
+        return server.create_endpoint_response("userinfo")
+
+    @app.get(OIDC + "/logout")
+    def logout() -> Any:
+        target = request.args.get("post_logout_redirect_uri", "")
+        allowed = {uri.rsplit("/", 1)[0] for c in clients.values() for uri in c.redirect_uris}
+        if target and target.rsplit("/", 1)[0] in allowed:
+            return redirect(target)
+        return _refused_page("déconnecté", 200)
+
+    @app.get("/js/" + client_js.filename)
+    def bridge_client() -> Response:
+        return Response(client_js.text, mimetype="text/javascript")
+
+    def _login_page(nonce: str) -> Response:
+        script_nonce = secrets.token_urlsafe(16)
+        url = "/js/" + client_js.filename
+        page = LOGIN_PAGE.format(
+            import_map=client_js.import_map(url, nonce=script_nonce),
+            nonce=nonce,
+            port=config.bridge_port,
+            script_nonce=script_nonce,
+        )
+        response = make_response(page)
+        # The form posts here, then is redirected to the portal: CSP's form-action covers
+        # the redirect too, so the registered portals' origins are named.
+        portals = " ".join(sorted(return_origins))
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'nonce-{script_nonce}'; style-src 'unsafe-inline'; "
+            f"connect-src http://127.0.0.1:{config.bridge_port}; form-action 'self' {portals}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return app
+
+
+def _refused_page(reason: str, status: int) -> Response:
+    from html import escape
+
+    return make_response(REFUSED_PAGE.format(reason=escape(reason)), status)
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Pro Santé Connect (démonstration)</title>
+{import_map}</head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<h1>Pro Santé Connect</h1>
+<p>Insérez votre carte CPS dans le lecteur, puis connectez-vous.</p>
+<form id="card-form" method="post">
+  <input type="hidden" name="challenge" value="{nonce}">
+  <input type="hidden" name="token" value="">
+  <button type="button" id="card-login">Se connecter avec ma carte CPS</button>
+</form>
+<p id="error" role="alert" hidden></p>
+<script type="module" nonce="{script_nonce}">
+import {{ CardkitBridge }} from "cardkit-bridge";
+const form = document.getElementById("card-form");
+document.getElementById("card-login").addEventListener("click", async () => {{
+  try {{
+    const token = await new CardkitBridge({{ port: {port} }}).authenticate(form.challenge.value);
+    form.token.value = JSON.stringify(token);
+    form.submit();
+  }} catch (error) {{
+    const shown = document.getElementById("error");
+    shown.textContent = error.message;
+    shown.hidden = false;
+  }}
+}});
+</script>
+</body></html>
+"""
+
+REFUSED_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Pro Santé Connect</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<h1>Pro Santé Connect</h1><p id="refused">{reason}</p></body></html>
+"""

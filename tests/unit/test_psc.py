@@ -1,0 +1,151 @@
+"""Pro Santé Connect: the mock provider (mocks/psc) and the portal's relying-party side
+(cardkit.portal.psc), over real HTTP on loopback, the browser's part played by httpx and the
+card's by the mock CPS's TEST key."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from werkzeug.serving import make_server
+
+from cardkit.auth.token import create_token
+from cardkit.portal.psc import ACR, DISCOVERY_PATH, PscClient, PscPending, PscRefused
+from mocks import pki
+from mocks.harness import free_port
+from mocks.psc.provider import REALM, Client, ProviderConfig, create_provider
+from mocks.tokens import rsa_signer
+
+REDIRECT = "https://portal.example/psc/retour"
+
+
+@dataclass
+class Provider:
+    base: str
+    app: object
+
+    @property
+    def issuer(self) -> str:
+        return self.base + REALM
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    clients = [
+        Client("portail", "secret-portail", [REDIRECT]),
+        Client("portail-jwt", "secret-jwt", [REDIRECT], signed_userinfo=True),
+    ]
+    app = create_provider(ProviderConfig(base, clients))
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Provider(base, app)
+    server.shutdown()
+
+
+def client_for(provider: Provider, client_id: str = "portail", secret: str = "") -> PscClient:
+    secrets = {"portail": "secret-portail", "portail-jwt": "secret-jwt"}
+    return PscClient(provider.issuer, client_id, secret or secrets[client_id], REDIRECT)
+
+
+def log_in_with_card(provider: Provider, url: str, profile: str = "cps-doctor") -> dict[str, str]:
+    """What the browser and the card do at the provider: its login page's challenge signed
+    by the card, posted back; the provider's redirect to the portal, as query parameters."""
+    with httpx.Client() as browser:
+        page = browser.get(url)
+        assert page.status_code == 200, page.text
+        challenge = re.search(r'name="challenge" value="([^"]+)"', page.text)
+        assert challenge is not None
+        key, cert = pki.card_credentials(profile, "auth")
+        token = create_token(rsa_signer(key), cert, provider.base, challenge.group(1))
+        answer = browser.post(url, data={"challenge": challenge.group(1), "token": token.to_json()})
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(REDIRECT)
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def test_discovery_is_at_psc_path(provider: Provider) -> None:
+    document = httpx.get(provider.issuer + DISCOVERY_PATH).json()
+    assert document["issuer"] == provider.issuer
+    assert document["acr_values_supported"] == [ACR]
+    assert document["code_challenge_methods_supported"] == ["S256"]
+
+
+def test_code_flow_with_the_cps_card(provider: Provider) -> None:
+    psc = client_for(provider)
+    url, pending = psc.begin()
+    query = parse_qs(urlsplit(url).query)
+    assert query["acr_values"] == [ACR] and query["code_challenge_method"] == ["S256"]
+    assert query["scope"] == ["openid scope_all"]
+    params = log_in_with_card(provider, url)
+    login = psc.finish(params, pending)
+    assert login.identity.national_id == "899700075122"
+    assert login.identity.identifier_type.value == "RPPS"
+    assert login.identity.surname == "LEFEBVRE"
+    assert login.claims["SubjectRefPro"]["exercices"][0]["codeProfession"] == "10"
+    assert login.claims["Palier_Authentification"].startswith("APPPRIP3")
+    # The code served once: replayed, the provider refuses it.
+    with pytest.raises(PscRefused) as replay:
+        psc.finish(params, pending)
+    assert replay.value.reason == "invalid_grant"
+
+
+def test_signed_userinfo_and_key_rotation(provider: Provider) -> None:
+    psc = client_for(provider, "portail-jwt")
+    url, pending = psc.begin()
+    first = psc.finish(log_in_with_card(provider, url), pending)
+    provider.app.config["psc_keys"].rotate()  # type: ignore[attr-defined]
+    url, pending = psc.begin()
+    again = psc.finish(log_in_with_card(provider, url, "cps-nurse"), pending)
+    assert first.identity.surname == "LEFEBVRE" and again.identity.surname != "LEFEBVRE"
+
+
+def test_what_the_relying_party_refuses(provider: Provider) -> None:
+    psc = client_for(provider)
+    url, pending = psc.begin()
+    params = log_in_with_card(provider, url)
+    with pytest.raises(PscRefused, match="state_mismatch"):
+        psc.finish({**params, "state": "forged"}, pending)
+    with pytest.raises(PscRefused, match="state_mismatch"):
+        psc.finish(params, None)  # no login begun in this session
+    other_verifier = PscPending(pending.state, pending.nonce, "x" * 64)
+    with pytest.raises(PscRefused) as pkce:
+        psc.finish(params, other_verifier)
+    assert pkce.value.reason == "invalid_grant"  # RFC 7636 4.6
+    url, pending = psc.begin()
+    params = log_in_with_card(provider, url)
+    with pytest.raises(PscRefused, match="id_token_invalid"):
+        psc.finish(params, PscPending(pending.state, "another-nonce", pending.code_verifier))
+    with pytest.raises(PscRefused, match="access_denied"):
+        psc.finish({"state": pending.state, "error": "access_denied"}, pending)
+    with pytest.raises(PscRefused, match="invalid_client"):
+        wrong = client_for(provider, "portail", "not-the-secret")
+        url, pending = wrong.begin()
+        wrong.finish(log_in_with_card(provider, url), pending)
+
+
+def test_what_the_provider_refuses(provider: Provider) -> None:
+    psc = client_for(provider)
+    url, _ = psc.begin()
+    without_acr = re.sub(r"&acr_values=[^&]*", "", url)
+    assert httpx.get(without_acr).status_code == 400
+    foreign = url.replace("portal.example", "evil.example")
+    assert httpx.get(foreign).status_code == 400  # not a registered redirect URI
+    with httpx.Client() as browser:
+        page = browser.get(url)
+        challenge = re.search(r'name="challenge" value="([^"]+)"', page.text)
+        assert challenge is not None
+        key, cert = pki.card_credentials("cps-doctor", "auth")
+        other_origin = create_token(rsa_signer(key), cert, "https://portal.example", challenge[1])
+        refused = browser.post(
+            url, data={"challenge": challenge[1], "token": other_origin.to_json()}
+        )
+    assert refused.status_code == 401 and "signature_invalid" in refused.text
