@@ -9,15 +9,16 @@ client registered so) with ``SubjectNameID`` (``8`` + RPPS), ``SubjectRefPro`` a
 origin the agent allows, and the card signs a cardkit challenge that cardkit's validator
 checks, so the identities are the mock cards' own.
 
-OAuth and OpenID Connect are authlib's (its Flask authorization server, code grant, PKCE and
-OpenID Connect extensions, userinfo endpoint; JOSE through joserfc): nothing here encodes or
-signs a JWT by hand. State is in memory, for one process.
+OAuth and OpenID Connect are authlib's (its Flask authorization server, code and refresh
+grants, PKCE and OpenID Connect extensions, userinfo endpoint; JOSE through joserfc): nothing
+here encodes or signs a JWT by hand. State is in memory for one process, or in Redis for
+several (:mod:`mocks.psc.state`).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -35,7 +36,6 @@ from joserfc.jwk import KeySet, RSAKey
 
 from cardkit.auth import (
     Challenge,
-    MemoryNonceStore,
     Professional,
     RevocationPolicy,
     TokenRejected,
@@ -45,6 +45,13 @@ from cardkit.auth import (
 from cardkit.pcsc_bridge.contract import DEFAULT_PORT
 from cardkit.pcsc_bridge.hosted import hosted_client
 from mocks import pki
+from mocks.psc.state import (
+    MemoryState,
+    RedisState,
+    State,
+    professional_from_dict,
+    professional_to_dict,
+)
 
 REALM = "/auth/realms/esante-wallet"
 DISCOVERY = "/.well-known/wallet-openid-configuration"
@@ -60,7 +67,7 @@ PROFESSIONS = {"Médecin": "10", "Pharmacien": "21", "Sage-Femme": "50", "Infirm
 @dataclass
 class Client(ClientMixin):  # type: ignore[misc]
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # authlib logs the client (repr) at debug level
     redirect_uris: list[str]
     #: Registered for a userinfo answer as a signed JWT (``userinfo_signed_response_alg``).
     signed_userinfo: bool = False
@@ -92,7 +99,7 @@ class Client(ClientMixin):  # type: ignore[misc]
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
+        return grant_type in ("authorization_code", "refresh_token")
 
 
 @dataclass
@@ -179,28 +186,6 @@ def user_info(user: Professional) -> UserInfo:
     )
 
 
-class Keys:
-    """The provider's signing keys: the newest signs, the previous stays published until
-    tokens it signed have expired (rotation as a provider does it)."""
-
-    def __init__(self) -> None:
-        self._keys = [RSAKey.generate_key(2048, {"use": "sig", "alg": "RS256"}, auto_kid=True)]
-
-    @property
-    def current(self) -> RSAKey:
-        return self._keys[-1]
-
-    def signing_set(self) -> KeySet:
-        return KeySet([self.current])
-
-    def rotate(self) -> None:
-        self._keys = [self._keys[-1], RSAKey.generate_key(2048, {"use": "sig"}, auto_kid=True)]
-
-    def public(self) -> dict[str, Any]:
-        keys: list[Any] = list(self._keys)
-        return dict(KeySet(keys).as_dict(private=False))
-
-
 @dataclass
 class ProviderConfig:
     issuer: str  # the provider's base URL; the issuer is this + REALM
@@ -208,94 +193,153 @@ class ProviderConfig:
     bridge_port: int = DEFAULT_PORT
     access_token_lifetime: int = 120
     id_token_lifetime: int = 120
+    refresh_token_lifetime: int = 1800
     code_lifetime: int = 60
+    #: Where the provider keeps its state: ``redis://...`` for several processes.
+    redis_url: str | None = None
+
+
+@dataclass
+class RefreshToken(TokenMixin):  # type: ignore[misc]
+    refresh_token: str
+    client_id: str
+    scope: str
+    user: Professional
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return 0
+
+    def is_expired(self) -> bool:
+        return False  # the store forgets it when it expires
+
+    def is_revoked(self) -> bool:
+        return False
 
 
 def create_provider(config: ProviderConfig) -> Flask:
     app = Flask("mock-psc")
+    # authlib logs every token it issues, whole, at debug level: never in this provider.
+    logging.getLogger("authlib").setLevel(logging.INFO)
     issuer = config.issuer.rstrip("/") + REALM
     clients = {c.client_id: c for c in config.clients}
-    codes: dict[str, Code] = {}
-    tokens: dict[str, Token] = {}
-    guard = threading.Lock()
-    keys = Keys()
-    challenges = MemoryNonceStore()
+    state: State = RedisState(config.redis_url) if config.redis_url else MemoryState()
     validator = Validator(
         ValidatorConfig(pki.trust_anchors(), pki.intermediates(), revocation=RevocationPolicy.OFF)
     )
     client_js = hosted_client()
-    return_origins = {
-        "{0.scheme}://{0.netloc}".format(urlsplit(uri))
-        for c in config.clients
-        for uri in c.redirect_uris
-    }
+    return_uris = [uri for c in config.clients for uri in c.redirect_uris]
+    return_origins = {"{0.scheme}://{0.netloc}".format(urlsplit(uri)) for uri in return_uris}
+
+    def signing_key() -> RSAKey:
+        return state.keys()[-1]
 
     def save_token(token: dict[str, Any], req: Any) -> None:
-        with guard:
-            tokens[token["access_token"]] = Token(
-                token["access_token"],
-                req.client,
-                token["scope"],
-                req.user,
-                time.time() + token["expires_in"],
-            )
+        user = professional_to_dict(req.user)
+        record = {"client_id": req.client.client_id, "scope": token["scope"], "user": user}
+        expires = time.time() + token["expires_in"]
+        state.put("token", token["access_token"], {**record, "expires_at": expires}, 3600)
+        if "refresh_token" in token:
+            lifetime = config.refresh_token_lifetime
+            state.put("refresh", token["refresh_token"], record, lifetime)
 
-    server = AuthorizationServer(app, query_client=clients.get, save_token=save_token)
-    server.register_token_generator(
-        "default",
-        lambda client, grant_type, user, scope, expires_in=None, include_refresh_token=True: {
+    def generate_token(  # noqa: PLR0917 - authlib's token generator signature
+        client: Client,
+        grant_type: str,
+        user: Professional | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        token = {
             "token_type": "Bearer",
             "access_token": secrets.token_urlsafe(32),
             "expires_in": config.access_token_lifetime,
             "scope": scope,
-        },
-    )
+        }
+        if include_refresh_token:
+            token["refresh_token"] = secrets.token_urlsafe(32)
+        return token
+
+    server = AuthorizationServer(app, query_client=clients.get, save_token=save_token)
+    server.register_token_generator("default", generate_token)
 
     class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         TOKEN_ENDPOINT_AUTH_METHODS: ClassVar = ["client_secret_basic", "client_secret_post"]
 
         def save_authorization_code(self, code: str, req: Any) -> None:
             data = req.payload.data
-            with guard:
-                codes[code] = Code(
-                    code,
-                    req.client.client_id,
-                    req.payload.redirect_uri,
-                    req.payload.scope,
-                    req.user,
-                    data.get("nonce"),
-                    data.get("code_challenge"),
-                    data.get("code_challenge_method"),
-                    time.time() + config.code_lifetime,
-                )
+            record = {
+                "client_id": req.client.client_id,
+                "redirect_uri": req.payload.redirect_uri,
+                "scope": req.payload.scope,
+                "user": professional_to_dict(req.user),
+                "nonce": data.get("nonce"),
+                "code_challenge": data.get("code_challenge"),
+                "code_challenge_method": data.get("code_challenge_method"),
+                "auth_time": int(time.time()),
+            }
+            state.put("code", code, record, config.code_lifetime)
+            if record["nonce"]:
+                state.put("nonce", f"{record['client_id']}:{record['nonce']}", {}, 600)
 
         def query_authorization_code(self, code: str, client: Client) -> Code | None:
-            with guard:
-                found = codes.get(code)
-            if found and found.client_id == client.client_id and time.time() < found.expires_at:
-                return found
-            return None
+            record = state.take("code", code)  # taken: it serves once, whatever follows
+            if record is None or record["client_id"] != client.client_id:
+                return None
+            return Code(
+                code,
+                record["client_id"],
+                record["redirect_uri"],
+                record["scope"],
+                professional_from_dict(record["user"]),
+                record["nonce"],
+                record["code_challenge"],
+                record["code_challenge_method"],
+                time.time() + config.code_lifetime,
+                record["auth_time"],
+            )
 
         def delete_authorization_code(self, authorization_code: Code) -> None:
-            with guard:
-                codes.pop(authorization_code.code, None)  # a code serves once
+            pass  # taken when it was queried
 
         def authenticate_user(self, authorization_code: Code) -> Professional:
             return authorization_code.user
 
+    class Refresh(grants.RefreshTokenGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS: ClassVar = ["client_secret_basic", "client_secret_post"]
+        INCLUDE_NEW_REFRESH_TOKEN = True
+
+        def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+            record = state.take("refresh", refresh_token)  # rotated: each serves once
+            if record is None:
+                return None
+            user = professional_from_dict(record["user"])
+            return RefreshToken(refresh_token, record["client_id"], record["scope"], user)
+
+        def authenticate_user(self, refresh_token: RefreshToken) -> Professional:
+            return refresh_token.user
+
+        def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+            pass  # taken when it was authenticated
+
     class PscOpenIDCode(OpenIDCode):  # type: ignore[misc]
         def exists_nonce(self, nonce: str, req: Any) -> bool:
-            with guard:
-                return any(c.nonce == nonce for c in codes.values())
+            return state.get("nonce", f"{req.payload.client_id}:{nonce}") is not None
 
         def resolve_client_private_key(self, client: Client) -> RSAKey:
-            return keys.current
+            return signing_key()
 
         def get_client_algorithm(self, client: Client) -> str:
             return "RS256"
 
         def get_encode_header(self, client: Client) -> dict[str, str]:
-            return {"alg": "RS256", "kid": str(keys.current.kid)}
+            return {"alg": "RS256", "kid": str(signing_key().kid)}
 
         def get_client_claims(self, client: Client) -> dict[str, Any]:
             now = int(time.time())
@@ -314,18 +358,23 @@ def create_provider(config: ProviderConfig) -> Flask:
         def resolve_private_key(self) -> KeySet:
             # A set of one: joserfc then names the key (kid) in the header, which a client
             # needs once a rotation publishes two keys.
-            return keys.signing_set()
+            return KeySet([signing_key()])
 
     class Bearer(BearerTokenValidator):  # type: ignore[misc]
         def authenticate_token(self, token_string: str) -> Token | None:
-            with guard:
-                return tokens.get(token_string)
+            record = state.get("token", token_string)
+            client = clients.get(record["client_id"]) if record else None
+            if record is None or client is None:
+                return None
+            user = professional_from_dict(record["user"])
+            return Token(token_string, client, record["scope"], user, record["expires_at"])
 
     protector = ResourceProtector()
     protector.register_token_validator(Bearer())
     server.register_grant(CodeGrant, [PscOpenIDCode(require_nonce=True), CodeChallenge(True)])
+    server.register_grant(Refresh)
     server.register_endpoint(PscUserInfo(resource_protector=protector))
-    app.config["psc_keys"] = keys  # tests rotate them
+    app.config["psc_state"] = state  # tests rotate its keys
 
     @app.get(REALM + DISCOVERY)
     def discovery() -> Response:
@@ -338,7 +387,7 @@ def create_provider(config: ProviderConfig) -> Flask:
                 "jwks_uri": issuer + "/protocol/openid-connect/certs",
                 "end_session_endpoint": issuer + "/protocol/openid-connect/logout",
                 "response_types_supported": ["code"],
-                "grant_types_supported": ["authorization_code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "userinfo_signing_alg_values_supported": ["RS256"],
@@ -355,7 +404,8 @@ def create_provider(config: ProviderConfig) -> Flask:
 
     @app.get(OIDC + "/certs")
     def jwks() -> Response:
-        return jsonify(keys.public())
+        published: list[Any] = state.keys()
+        return jsonify(KeySet(published).as_dict(private=False))
 
     @app.route(OIDC + "/auth", methods=["GET", "POST"])
     def authorize() -> Any:
@@ -367,14 +417,14 @@ def create_provider(config: ProviderConfig) -> Flask:
             return _refused_page(error.description or error.error, 400)
         if request.method == "GET":
             challenge = Challenge.new()
-            challenges.issue(challenge)
+            state.challenges.issue(challenge)
             return _login_page(challenge.nonce)
         try:
             who = validator.validate(
                 request.form.get("token", ""),
                 config.issuer,
                 request.form.get("challenge", ""),
-                challenges,
+                state.challenges,
             )
         except TokenRejected as exc:
             return _refused_page(f"carte refusée ({exc.reason})", 401)

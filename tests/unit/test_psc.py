@@ -102,7 +102,7 @@ def test_signed_userinfo_and_key_rotation(provider: Provider) -> None:
     psc = client_for(provider, "portail-jwt")
     url, pending = psc.begin()
     first = psc.finish(log_in_with_card(provider, url), pending)
-    provider.app.config["psc_keys"].rotate()  # type: ignore[attr-defined]
+    provider.app.config["psc_state"].rotate()  # type: ignore[attr-defined]
     url, pending = psc.begin()
     again = psc.finish(log_in_with_card(provider, url, "cps-nurse"), pending)
     assert first.identity.surname == "LEFEBVRE" and again.identity.surname != "LEFEBVRE"
@@ -149,3 +149,95 @@ def test_what_the_provider_refuses(provider: Provider) -> None:
             url, data={"challenge": challenge[1], "token": other_origin.to_json()}
         )
     assert refused.status_code == 401 and "signature_invalid" in refused.text
+
+
+def test_refresh_tokens_rotate(provider: Provider) -> None:
+    psc = client_for(provider)
+    url, pending = psc.begin()
+    params = log_in_with_card(provider, url)
+    from authlib.integrations.httpx_client import OAuth2Client
+
+    meta = psc.metadata()
+    with OAuth2Client("portail", "secret-portail", redirect_uri=REDIRECT) as client:
+        token = client.fetch_token(
+            meta["token_endpoint"], code=params["code"], code_verifier=pending.code_verifier
+        )
+        renewed = client.refresh_token(meta["token_endpoint"], token["refresh_token"])
+        assert renewed["access_token"] != token["access_token"]
+        assert renewed["refresh_token"] != token["refresh_token"]
+        assert client.get(meta["userinfo_endpoint"]).json()["family_name"] == "LEFEBVRE"
+        from authlib.integrations.base_client import OAuthError
+
+        with pytest.raises(OAuthError) as used:  # a refresh token serves once
+            client.refresh_token(meta["token_endpoint"], token["refresh_token"])
+        assert used.value.error == "invalid_grant"
+
+
+def stock_client_login(provider_base: str, token_base: str | None = None) -> dict[str, object]:
+    """A stock OpenID Connect client, authlib's, knowing only the discovery URL (PSC's path),
+    its credentials and ``acr_values``: ``token_base`` sends the token and userinfo requests
+    to another provider process (one behind the same load balancer)."""
+    from authlib.integrations.httpx_client import OAuth2Client
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    issuer = provider_base + REALM
+    meta = httpx.get(issuer + DISCOVERY_PATH).json()
+    moved = {
+        name: meta[name].replace(provider_base, token_base or provider_base)
+        for name in ("token_endpoint", "userinfo_endpoint", "jwks_uri")
+    }
+    client = OAuth2Client(
+        "portail",
+        "secret-portail",
+        scope="openid scope_all",
+        redirect_uri=REDIRECT,
+        code_challenge_method="S256",
+    )
+    verifier = "v" * 64
+    url, state = client.create_authorization_url(
+        meta["authorization_endpoint"], nonce="n0nce", code_verifier=verifier, acr_values="eidas1"
+    )
+    params = log_in_with_card(Provider(provider_base, None), url)
+    assert params["state"] == state
+    token = client.fetch_token(moved["token_endpoint"], code=params["code"], code_verifier=verifier)
+    keys = KeySet.import_key_set(httpx.get(moved["jwks_uri"]).json())
+    claims = jwt.decode(token["id_token"], keys).claims
+    assert claims["iss"] == issuer and claims["nonce"] == "n0nce" and claims["acr"] == "eidas1"
+    info: dict[str, object] = client.get(moved["userinfo_endpoint"]).json()
+    client.close()
+    return info
+
+
+def test_a_stock_oidc_client_completes_the_flow(provider: Provider) -> None:
+    info = stock_client_login(provider.base)
+    assert info["SubjectNameID"] == "899700075122"
+
+
+def test_no_token_in_the_logs(provider: Provider, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    psc = client_for(provider)
+    url, pending = psc.begin()
+    params = log_in_with_card(provider, url)
+    login = psc.finish(params, pending)
+    # Everything logged, the HTTP transport's own debug traces (httpcore: headers as sent,
+    # which a deployment never runs with) aside.
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpcore"))
+    assert params["code"] not in logged and login.id_token not in logged
+    assert login.id_token.split(".")[2] not in logged
+
+
+def test_an_id_token_of_another_level_is_refused(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider answering with another authentication level than eidas1 (what PSC's own
+    documentation tells relying parties to check)."""
+    from mocks.psc.provider import Code
+
+    monkeypatch.setattr(Code, "get_acr", lambda self: "eidas2")
+    psc = client_for(provider)
+    url, pending = psc.begin()
+    with pytest.raises(PscRefused, match="acr_refused"):
+        psc.finish(log_in_with_card(provider, url), pending)
