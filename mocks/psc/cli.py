@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from cardkit.pcsc_bridge.contract import DEFAULT_PORT
-from mocks.psc.provider import REALM, Client, ProviderConfig, create_provider
+from mocks.psc.model import REALM, Client
+from mocks.psc.provider import ProviderConfig, create_provider
 
 
 @click.group("psc")

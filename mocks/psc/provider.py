@@ -20,18 +20,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
-from authlib.oidc.core.grants import OpenIDCode
-from flask import Flask, Response, jsonify, make_response, redirect, request
+from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
+from flask import Flask, Response, g, jsonify, make_response, redirect, request
 from joserfc.jwk import KeySet, RSAKey
 
 from cardkit.auth import (
@@ -45,6 +45,23 @@ from cardkit.auth import (
 from cardkit.pcsc_bridge.contract import DEFAULT_PORT
 from cardkit.pcsc_bridge.hosted import hosted_client
 from mocks import pki
+from mocks.psc.ecps import add_ecps, directory, new_request
+from mocks.psc.model import (
+    ACR,
+    APP_AMR,
+    CARD_AMR,
+    CIBA_GRANT,
+    DISCOVERY,
+    OIDC,
+    REALM,
+    SCOPE,
+    Client,
+    Code,
+    RefreshToken,
+    Token,
+    user_info,
+)
+from mocks.psc.pages import LOGIN_PAGE, WAITING_PAGE, refused_page
 from mocks.psc.state import (
     MemoryState,
     RedisState,
@@ -52,138 +69,6 @@ from mocks.psc.state import (
     professional_from_dict,
     professional_to_dict,
 )
-
-REALM = "/auth/realms/esante-wallet"
-DISCOVERY = "/.well-known/wallet-openid-configuration"
-OIDC = REALM + "/protocol/openid-connect"
-ACR = "eidas1"
-SCOPE = "openid scope_all"
-#: What PSC says of a login by CPS card (the authentication level, with its OID).
-CARD_LEVEL = "APPPRIP3^1.2.250.1.213.1.5.1.1.1"
-#: Profession codes of the RPPS nomenclature (TRE_G15) for the mock cards' titles.
-PROFESSIONS = {"Médecin": "10", "Pharmacien": "21", "Sage-Femme": "50", "Infirmier": "60"}
-
-
-@dataclass
-class Client(ClientMixin):  # type: ignore[misc]
-    client_id: str
-    client_secret: str = field(repr=False)  # authlib logs the client (repr) at debug level
-    redirect_uris: list[str]
-    #: Registered for a userinfo answer as a signed JWT (``userinfo_signed_response_alg``).
-    signed_userinfo: bool = False
-
-    @property
-    def client_metadata(self) -> dict[str, Any]:
-        return {"userinfo_signed_response_alg": "RS256"} if self.signed_userinfo else {}
-
-    def get_client_id(self) -> str:
-        return self.client_id
-
-    def get_default_redirect_uri(self) -> str:
-        return self.redirect_uris[0]
-
-    def get_allowed_scope(self, scope: str) -> str:
-        allowed = set(SCOPE.split())
-        return " ".join(s for s in scope.split() if s in allowed)
-
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        return secrets.compare_digest(client_secret, self.client_secret)
-
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method in ("client_secret_basic", "client_secret_post")
-
-    def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
-
-    def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in ("authorization_code", "refresh_token")
-
-
-@dataclass
-class Code(AuthorizationCodeMixin):  # type: ignore[misc]
-    code: str
-    client_id: str
-    redirect_uri: str
-    scope: str
-    user: Professional
-    nonce: str | None
-    code_challenge: str | None
-    code_challenge_method: str | None
-    expires_at: float
-    auth_time: int = field(default_factory=lambda: int(time.time()))
-
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return self.auth_time
-
-    def get_acr(self) -> str:
-        return ACR
-
-    def get_amr(self) -> list[str]:
-        return ["hwk", "pin"]  # a key in hardware, unlocked by a PIN
-
-
-@dataclass
-class Token(TokenMixin):  # type: ignore[misc]
-    access_token: str
-    client: Client
-    scope: str
-    user: Professional
-    expires_at: float
-
-    def check_client(self, client: Client) -> bool:
-        return client.client_id == self.client.client_id
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_expires_in(self) -> int:
-        return int(self.expires_at - time.time())
-
-    def is_expired(self) -> bool:
-        return time.time() >= self.expires_at
-
-    def is_revoked(self) -> bool:
-        return False
-
-    def get_user(self) -> Professional:
-        return self.user
-
-    def get_client(self) -> Client:
-        return self.client
-
-
-def user_info(user: Professional) -> UserInfo:
-    """The ``scope_all`` claims PSC gives of a professional, from the card's identity."""
-    exercise: dict[str, Any] = {
-        "codeProfession": PROFESSIONS.get(user.profession or "", ""),
-        "codeCategorieProfessionnelle": "C",
-        "nomDexercice": user.surname,
-        "prenomDexercice": user.given_name,
-        "activities": [],
-    }
-    return UserInfo(
-        sub=user.national_id,
-        SubjectNameID=user.national_id,
-        preferred_username=user.national_id,
-        given_name=user.given_name,
-        family_name=user.surname,
-        SubjectRefPro={"codeCivilite": "", "exercices": [exercise]},
-        SubjectRole=[f"{exercise['codeProfession']}^1.2.250.1.213.1.1.5.5"],
-        otherIds=[{"identifiant": user.identifier, "origine": user.identifier_type.value}],
-        Palier_Authentification=CARD_LEVEL,
-    )
 
 
 @dataclass
@@ -197,29 +82,6 @@ class ProviderConfig:
     code_lifetime: int = 60
     #: Where the provider keeps its state: ``redis://...`` for several processes.
     redis_url: str | None = None
-
-
-@dataclass
-class RefreshToken(TokenMixin):  # type: ignore[misc]
-    refresh_token: str
-    client_id: str
-    scope: str
-    user: Professional
-
-    def check_client(self, client: Client) -> bool:
-        return client.client_id == self.client_id
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_expires_in(self) -> int:
-        return 0
-
-    def is_expired(self) -> bool:
-        return False  # the store forgets it when it expires
-
-    def is_revoked(self) -> bool:
-        return False
 
 
 def create_provider(config: ProviderConfig) -> Flask:
@@ -283,6 +145,7 @@ def create_provider(config: ProviderConfig) -> Flask:
                 "code_challenge": data.get("code_challenge"),
                 "code_challenge_method": data.get("code_challenge_method"),
                 "auth_time": int(time.time()),
+                "amr": list(getattr(g, "psc_amr", CARD_AMR)),
             }
             state.put("code", code, record, config.code_lifetime)
             if record["nonce"]:
@@ -303,6 +166,7 @@ def create_provider(config: ProviderConfig) -> Flask:
                 record["code_challenge_method"],
                 time.time() + config.code_lifetime,
                 record["auth_time"],
+                record["amr"],
             )
 
         def delete_authorization_code(self, authorization_code: Code) -> None:
@@ -328,9 +192,8 @@ def create_provider(config: ProviderConfig) -> Flask:
         def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
             pass  # taken when it was authenticated
 
-    class PscOpenIDCode(OpenIDCode):  # type: ignore[misc]
-        def exists_nonce(self, nonce: str, req: Any) -> bool:
-            return state.get("nonce", f"{req.payload.client_id}:{nonce}") is not None
+    class PscClaims:
+        """The ID token's key and claims, for the code flow and CIBA alike."""
 
         def resolve_client_private_key(self, client: Client) -> RSAKey:
             return signing_key()
@@ -347,6 +210,13 @@ def create_provider(config: ProviderConfig) -> Flask:
 
         def generate_user_info(self, user: Professional, scope: str) -> UserInfo:
             return user_info(user)
+
+    class PscOpenIDCode(PscClaims, OpenIDCode):  # type: ignore[misc]
+        def exists_nonce(self, nonce: str, req: Any) -> bool:
+            return state.get("nonce", f"{req.payload.client_id}:{nonce}") is not None
+
+    class PscOpenIDToken(PscClaims, OpenIDToken):  # type: ignore[misc]
+        pass
 
     class PscUserInfo(UserInfoEndpoint):  # type: ignore[misc]
         def get_issuer(self) -> str:
@@ -374,6 +244,7 @@ def create_provider(config: ProviderConfig) -> Flask:
     server.register_grant(CodeGrant, [PscOpenIDCode(require_nonce=True), CodeChallenge(True)])
     server.register_grant(Refresh)
     server.register_endpoint(PscUserInfo(resource_protector=protector))
+    add_ecps(app, server, state, OIDC, PscOpenIDToken())
     app.config["psc_state"] = state  # tests rotate its keys
 
     @app.get(REALM + DISCOVERY)
@@ -387,7 +258,10 @@ def create_provider(config: ProviderConfig) -> Flask:
                 "jwks_uri": issuer + "/protocol/openid-connect/certs",
                 "end_session_endpoint": issuer + "/protocol/openid-connect/logout",
                 "response_types_supported": ["code"],
-                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "grant_types_supported": ["authorization_code", "refresh_token", CIBA_GRANT],
+                "backchannel_authentication_endpoint": issuer
+                + "/protocol/openid-connect/ext/ciba/auth",
+                "backchannel_token_delivery_modes_supported": ["poll"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "userinfo_signing_alg_values_supported": ["RS256"],
@@ -410,15 +284,32 @@ def create_provider(config: ProviderConfig) -> Flask:
     @app.route(OIDC + "/auth", methods=["GET", "POST"])
     def authorize() -> Any:
         if request.args.get("acr_values") != ACR:
-            return _refused_page("acr_values must be eidas1", 400)
+            return refused_page("acr_values must be eidas1", 400)
         try:
             server.get_consent_grant(end_user=None)
         except OAuth2Error as error:
-            return _refused_page(error.description or error.error, 400)
+            return refused_page(error.description or error.error, 400)
         if request.method == "GET":
             challenge = Challenge.new()
             state.challenges.issue(challenge)
             return _login_page(challenge.nonce)
+        if "ecps_hint" in request.form:  # e-CPS: wait for the professional's phone
+            hint = request.form["ecps_hint"].strip()
+            if hint not in directory():
+                return refused_page("identifiant inconnu", 404)
+            binding = secrets.token_hex(2).upper()
+            return _waiting_page(new_request(state, hint, binding), binding)
+        if "ecps_request" in request.form:
+            record = state.get("ecps", request.form["ecps_request"])
+            if record is None or record["status"] == "pending":
+                return refused_page("demande inconnue ou en attente", 400)
+            state.drop("ecps", request.form["ecps_request"])  # it serves once
+            if record["status"] != "approved":  # refused on the phone: access_denied
+                return server.create_authorization_response(grant_user=None)
+            g.psc_amr = APP_AMR
+            return server.create_authorization_response(
+                grant_user=directory()[record["national_id"]]
+            )
         try:
             who = validator.validate(
                 request.form.get("token", ""),
@@ -427,7 +318,7 @@ def create_provider(config: ProviderConfig) -> Flask:
                 state.challenges,
             )
         except TokenRejected as exc:
-            return _refused_page(f"carte refusée ({exc.reason})", 401)
+            return refused_page(f"carte refusée ({exc.reason})", 401)
         return server.create_authorization_response(grant_user=who)
 
     @app.post(OIDC + "/token")
@@ -444,11 +335,28 @@ def create_provider(config: ProviderConfig) -> Flask:
         allowed = {uri.rsplit("/", 1)[0] for c in clients.values() for uri in c.redirect_uris}
         if target and target.rsplit("/", 1)[0] in allowed:
             return redirect(target)
-        return _refused_page("déconnecté", 200)
+        return refused_page("déconnecté", 200)
 
     @app.get("/js/" + client_js.filename)
     def bridge_client() -> Response:
         return Response(client_js.text, mimetype="text/javascript")
+
+    def _waiting_page(request_id: str, binding: str) -> Response:
+        script_nonce = secrets.token_urlsafe(16)
+        page = WAITING_PAGE.format(request_id=request_id, binding=binding, nonce=script_nonce)
+        return _with_csp(make_response(page), script_nonce)
+
+    def _with_csp(response: Response, script_nonce: str) -> Response:
+        # The form posts here, then is redirected to the portal: CSP's form-action covers
+        # the redirect too, so the registered portals' origins are named.
+        portals = " ".join(sorted(return_origins))
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'nonce-{script_nonce}'; style-src 'unsafe-inline'; "
+            f"connect-src 'self' http://127.0.0.1:{config.bridge_port}; "
+            f"form-action 'self' {portals}; frame-ancestors 'none'; base-uri 'none'"
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def _login_page(nonce: str) -> Response:
         script_nonce = secrets.token_urlsafe(16)
@@ -459,59 +367,6 @@ def create_provider(config: ProviderConfig) -> Flask:
             port=config.bridge_port,
             script_nonce=script_nonce,
         )
-        response = make_response(page)
-        # The form posts here, then is redirected to the portal: CSP's form-action covers
-        # the redirect too, so the registered portals' origins are named.
-        portals = " ".join(sorted(return_origins))
-        response.headers["Content-Security-Policy"] = (
-            f"default-src 'none'; script-src 'nonce-{script_nonce}'; style-src 'unsafe-inline'; "
-            f"connect-src http://127.0.0.1:{config.bridge_port}; form-action 'self' {portals}; "
-            "frame-ancestors 'none'; base-uri 'none'"
-        )
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return _with_csp(make_response(page), script_nonce)
 
     return app
-
-
-def _refused_page(reason: str, status: int) -> Response:
-    from html import escape
-
-    return make_response(REFUSED_PAGE.format(reason=escape(reason)), status)
-
-
-LOGIN_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>Pro Santé Connect (démonstration)</title>
-{import_map}</head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
-<h1>Pro Santé Connect</h1>
-<p>Insérez votre carte CPS dans le lecteur, puis connectez-vous.</p>
-<form id="card-form" method="post">
-  <input type="hidden" name="challenge" value="{nonce}">
-  <input type="hidden" name="token" value="">
-  <button type="button" id="card-login">Se connecter avec ma carte CPS</button>
-</form>
-<p id="error" role="alert" hidden></p>
-<script type="module" nonce="{script_nonce}">
-import {{ CardkitBridge }} from "cardkit-bridge";
-const form = document.getElementById("card-form");
-document.getElementById("card-login").addEventListener("click", async () => {{
-  try {{
-    const token = await new CardkitBridge({{ port: {port} }}).authenticate(form.challenge.value);
-    form.token.value = JSON.stringify(token);
-    form.submit();
-  }} catch (error) {{
-    const shown = document.getElementById("error");
-    shown.textContent = error.message;
-    shown.hidden = false;
-  }}
-}});
-</script>
-</body></html>
-"""
-
-REFUSED_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>Pro Santé Connect</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
-<h1>Pro Santé Connect</h1><p id="refused">{reason}</p></body></html>
-"""

@@ -13,7 +13,8 @@ from werkzeug.serving import make_server
 
 from mocks.harness import AgentProcess, CardProcess, PortalServer, free_port, portal_origin
 from mocks.harness import start_portal as start_portal_server
-from mocks.psc.provider import REALM, Client, ProviderConfig, create_provider
+from mocks.psc.model import REALM, Client
+from mocks.psc.provider import ProviderConfig, create_provider
 
 SECRET = "secret-du-portail"
 
@@ -89,3 +90,46 @@ def test_a_replayed_return_is_refused(
     assert "La connexion par Pro Santé Connect n'a pas abouti" in page.inner_text("body")
     page.goto(site.origin + "/accueil")
     assert page.url.endswith("/identification")
+
+
+def test_e_cps_approved_from_the_phone(browser: Any, psc_portal: tuple[PortalServer, str]) -> None:
+    """The professional picks e-CPS at the provider, approves on the phone (a second page,
+    showing the same binding code), and the portal's page goes on by itself."""
+    site, provider = psc_portal
+    page = browser.new_page()
+    page.goto(site.origin + "/identification")
+    page.click("#psc-login")
+    page.fill("input[name=ecps_hint]", "899700075122")
+    page.click("#ecps-login")
+    binding = page.inner_text("#binding")
+    phone = browser.new_page()
+    phone.goto(f"{provider}/ecps/telephone/899700075122")
+    assert phone.inner_text(".binding") == binding
+    phone.fill("input[name=code]", "1234")
+    phone.click("button[value=approuver]")
+    page.wait_for_url(site.origin + "/accueil", timeout=30000)
+    assert "CLAIRE LEFEBVRE" in page.inner_text("h1")
+
+
+def test_e_cps_refused_and_expired(
+    browser: Any, psc_portal: tuple[PortalServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mocks.psc.ecps as ecps
+
+    site, provider = psc_portal
+    page = browser.new_page()
+    page.goto(site.origin + "/identification")
+    page.click("#psc-login")
+    page.fill("input[name=ecps_hint]", "899700075122")
+    page.click("#ecps-login")
+    phone = browser.new_page()
+    phone.goto(f"{provider}/ecps/telephone/899700075122")
+    phone.click("button[value=refuser]")
+    page.wait_for_url(site.origin + "/psc/retour*", timeout=30000)
+    assert "La connexion par Pro Santé Connect n'a pas abouti" in page.inner_text("body")
+    monkeypatch.setattr(ecps, "REQUEST_LIFETIME", 1)
+    page.click("#psc-login")
+    page.fill("input[name=ecps_hint]", "899700075122")
+    page.click("#ecps-login")
+    page.wait_for_selector("#expired:not([hidden])", timeout=15000)
+    assert "La demande a expiré" in page.inner_text("#expired")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mocks.harness import free_port
-from mocks.psc.provider import DISCOVERY, REALM
+from mocks.psc.model import DISCOVERY, REALM
 from tests.unit.test_psc import REDIRECT, stock_client_login
 
 

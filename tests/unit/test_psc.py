@@ -18,7 +18,8 @@ from cardkit.auth.token import create_token
 from cardkit.portal.psc import ACR, DISCOVERY_PATH, PscClient, PscPending, PscRefused
 from mocks import pki
 from mocks.harness import free_port
-from mocks.psc.provider import REALM, Client, ProviderConfig, create_provider
+from mocks.psc.model import REALM, Client
+from mocks.psc.provider import ProviderConfig, create_provider
 from mocks.tokens import rsa_signer
 
 REDIRECT = "https://portal.example/psc/retour"
@@ -234,10 +235,86 @@ def test_an_id_token_of_another_level_is_refused(
 ) -> None:
     """A provider answering with another authentication level than eidas1 (what PSC's own
     documentation tells relying parties to check)."""
-    from mocks.psc.provider import Code
+    from mocks.psc.model import Code
 
     monkeypatch.setattr(Code, "get_acr", lambda self: "eidas2")
     psc = client_for(provider)
     url, pending = psc.begin()
     with pytest.raises(PscRefused, match="acr_refused"):
         psc.finish(log_in_with_card(provider, url), pending)
+
+
+def backchannel(provider: Provider, **fields: str) -> httpx.Response:
+    data = {"scope": "openid scope_all", "acr_values": "eidas1", **fields}
+    return httpx.post(
+        provider.issuer + "/protocol/openid-connect/ext/ciba/auth",
+        data=data,
+        auth=("portail", "secret-portail"),
+    )
+
+
+def poll(provider: Provider, auth_req_id: str) -> httpx.Response:
+    return httpx.post(
+        provider.issuer + "/protocol/openid-connect/token",
+        data={"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": auth_req_id},
+        auth=("portail", "secret-portail"),
+    )
+
+
+def phone(provider: Provider, national_id: str, request_id: str, **form: str) -> httpx.Response:
+    return httpx.post(f"{provider.base}/ecps/telephone/{national_id}/{request_id}", data=form)
+
+
+@pytest.fixture
+def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mocks.psc.ecps as ecps
+
+    monkeypatch.setattr(ecps, "POLL_INTERVAL", 0.3)
+
+
+def test_ciba_poll_mode(provider: Provider, quick_polls: None) -> None:
+    """Pending, too fast, approved on the phone (with its binding message shown there), the
+    tokens once; and the errors of the start."""
+    started = backchannel(provider, login_hint="899700075122", binding_message="AB12")
+    assert started.status_code == 200, started.text
+    request_id = started.json()["auth_req_id"]
+    assert poll(provider, request_id).json()["error"] == "authorization_pending"
+    assert poll(provider, request_id).json()["error"] == "slow_down"
+    page = httpx.get(f"{provider.base}/ecps/telephone/899700075122")
+    assert "AB12" in page.text
+    assert phone(provider, "899700075122", request_id, code="0000").status_code == 403
+    approved = phone(provider, "899700075122", request_id, action="approuver", code="1234")
+    assert approved.status_code == 303
+    import time
+
+    time.sleep(0.35)
+    tokens = poll(provider, request_id)
+    assert tokens.status_code == 200, tokens.text
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    keys = KeySet.import_key_set(
+        httpx.get(provider.issuer + "/protocol/openid-connect/certs").json()
+    )
+    claims = jwt.decode(tokens.json()["id_token"], keys).claims
+    assert claims["acr"] == "eidas1" and claims["amr"] == ["swk", "pin"]
+    assert claims["SubjectNameID"] == "899700075122"
+    assert poll(provider, request_id).json()["error"] == "invalid_grant"  # once
+    assert backchannel(provider, login_hint="nobody").json()["error"] == "unknown_user_id"
+    assert backchannel(provider, login_hint="899700075122", acr_values="eidas2").status_code == 400
+
+
+def test_ciba_refused_and_expired(
+    provider: Provider, quick_polls: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import mocks.psc.ecps as ecps
+
+    refused = backchannel(provider, login_hint="899700075122").json()["auth_req_id"]
+    phone(provider, "899700075122", refused, action="refuser")
+    assert poll(provider, refused).json()["error"] == "access_denied"
+    monkeypatch.setattr(ecps, "REQUEST_LIFETIME", 0.5)
+    late = backchannel(provider, login_hint="899700075122").json()["auth_req_id"]
+    time.sleep(0.6)
+    assert poll(provider, late).json()["error"] == "expired_token"
