@@ -11,7 +11,9 @@ nothing here parses or verifies a JWT by hand.
 Flow: :meth:`PscClient.begin` gives the authorization URL and what to keep in the session
 (:class:`PscPending`); the provider sends the browser back with ``code`` and ``state``;
 :meth:`PscClient.finish` checks them, exchanges the code, validates the ID token and reads
-userinfo; :meth:`PscDoor.login` signs the account in.
+userinfo; :meth:`PscDoor.login` signs the account in. CIBA in poll mode, where the portal's
+server asks for a login the professional approves on the e-CPS app:
+:meth:`PscClient.ciba_start`, then :meth:`PscClient.ciba_poll` every ``interval``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 DISCOVERY_PATH = "/.well-known/wallet-openid-configuration"
 ACR = "eidas1"
 SCOPE = "openid scope_all"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 #: Seconds the ID token's times may be off (the portal's and the provider's clocks).
 LEEWAY = 60
 
@@ -171,7 +174,60 @@ class PscClient:
         except OAuthError as exc:
             raise PscRefused(exc.error or "token_refused") from None
         answer.raise_for_status()
-        info = self._userinfo(answer)
+        return self._login(self._userinfo(answer), claims, token)
+
+    # --- CIBA, poll mode ("authentification déportée") ---
+
+    def ciba_start(self, login_hint: str, binding_message: str) -> dict[str, Any]:
+        """Ask the provider to have the professional (``login_hint``: their national
+        identifier) approve a login on their e-CPS app, which shows ``binding_message``:
+        ``{"auth_req_id", "expires_in", "interval"}``, or :class:`PscRefused`."""
+        endpoint = self.metadata().get("backchannel_authentication_endpoint")
+        if not endpoint:
+            raise PscRefused("ciba_unsupported")
+        with self._client() as client:
+            answer = client.request(
+                "POST",
+                endpoint,
+                withhold_token=True,
+                auth=(self.client_id, self.client_secret),
+                data={
+                    "scope": SCOPE,
+                    "acr_values": ACR,
+                    "login_hint": login_hint,
+                    "binding_message": binding_message,
+                },
+            )
+        data = answer.json()
+        if answer.status_code != 200 or "auth_req_id" not in data:
+            raise PscRefused(str(data.get("error", "ciba_refused"))[:64])
+        return dict(data)
+
+    def ciba_poll(self, auth_req_id: str) -> PscLogin | None:
+        """One poll: None while the professional has not answered (``authorization_pending``,
+        ``slow_down``: the caller waits its interval), the login once approved, else
+        :class:`PscRefused` (``access_denied``, ``expired_token``...)."""
+        meta = self.metadata()
+        with self._client() as client:
+            answer = client.request(
+                "POST",
+                meta["token_endpoint"],
+                withhold_token=True,
+                auth=(self.client_id, self.client_secret),
+                data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+            )
+            token = answer.json()
+            if answer.status_code != 200:
+                error = str(token.get("error", "token_refused"))
+                if error in ("authorization_pending", "slow_down"):
+                    return None
+                raise PscRefused(error[:64])
+            claims = self._id_token_claims(token.get("id_token", ""), None)
+            client.token = token
+            info = self._userinfo(client.get(meta["userinfo_endpoint"]))
+        return self._login(info, claims, token)
+
+    def _login(self, info: dict[str, Any], claims: dict[str, Any], token: Any) -> PscLogin:
         if info.get("sub") != claims.get("sub"):
             raise PscRefused("userinfo_invalid", "userinfo is about someone else")
         national_id = str(info.get("SubjectNameID", ""))
@@ -194,19 +250,21 @@ class PscClient:
         except ValueError as exc:
             raise PscRefused("id_token_invalid", str(exc)) from None
 
-    def _id_token_claims(self, id_token: str, nonce: str) -> dict[str, Any]:
+    def _id_token_claims(self, id_token: str, nonce: str | None) -> dict[str, Any]:
+        """``nonce``: the session's (code flow); CIBA has none."""
         from joserfc import jwt
         from joserfc.errors import JoseError
 
         token = self._decode(id_token)
-        registry = jwt.JWTClaimsRegistry(
-            leeway=LEEWAY,
-            iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": self.client_id},
-            nonce={"essential": True, "value": nonce},
-            sub={"essential": True},
-            exp={"essential": True},
-        )
+        expected: dict[str, Any] = {
+            "iss": {"essential": True, "value": self.issuer},
+            "aud": {"essential": True, "value": self.client_id},
+            "sub": {"essential": True},
+            "exp": {"essential": True},
+        }
+        if nonce is not None:
+            expected["nonce"] = {"essential": True, "value": nonce}
+        registry = jwt.JWTClaimsRegistry(leeway=LEEWAY, **expected)
         try:
             registry.validate(token.claims)
         except JoseError as exc:

@@ -41,6 +41,8 @@ def create_portal(config: PortalConfig | None = None) -> Starlette:
         Route("/cps/challenge", login.cps_challenge, methods=["POST"]),
         Route("/psc/connexion", login.psc_start),
         Route("/psc/retour", login.psc_return),
+        Route("/psc/deporte", login.ciba_page, methods=["GET", "POST"]),
+        Route("/psc/deporte/etat", login.ciba_state, methods=["POST"]),
         Route("/connexion", login.password_login, methods=["POST"]),
         Route("/identification", login.identification),
         Route("/", login.root),

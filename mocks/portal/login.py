@@ -4,6 +4,7 @@ pages (home, events, patient identification) and the public ones."""
 from __future__ import annotations
 
 import logging
+import secrets
 
 import anyio.to_thread
 from starlette.exceptions import HTTPException
@@ -95,6 +96,52 @@ class Login:
         if isinstance(outcome, SignedIn):
             return self.site.redirect("/accueil", outcome.session_id)
         return self.identification_page(request, error=outcome.message)
+
+    # --- PSC's "authentification déportée" (CIBA, poll mode): approved on the e-CPS app ---
+
+    async def ciba_page(self, request: Request) -> Response:
+        psc = self.site.psc
+        if psc is None:
+            raise HTTPException(404)
+        if request.method == "GET":
+            return self.site.page(request, "psc_deporte.html")
+        session = self.site.session_of(request)
+        fields = await self.site.form(request)
+        binding = secrets.token_hex(2).upper()
+        try:
+            started = await anyio.to_thread.run_sync(
+                psc.ciba_start, fields.get("identifiant", "").strip()[:32], binding
+            )
+        except PscRefused as exc:
+            log.info("PSC CIBA refused: %s", exc.reason)
+            return self.site.page(request, "psc_deporte.html", error=text("psc_failed"))
+        session.data["ciba"] = started["auth_req_id"]
+        self.doors.stores.sessions.save(session.id, session.data)
+        return self.site.page(
+            request, "psc_deporte.html", binding=binding, interval=started["interval"]
+        )
+
+    async def ciba_state(self, request: Request) -> Response:
+        psc = self.site.psc
+        if psc is None:
+            raise HTTPException(404)
+        session, _body = await self.site.script_call(request)
+        auth_req_id = session.data.get("ciba")
+        if not isinstance(auth_req_id, str):
+            return JSONResponse({"status": "refused", "message": text("psc_failed")})
+        try:
+            login = await anyio.to_thread.run_sync(psc.ciba_poll, auth_req_id)
+        except PscRefused as exc:
+            log.info("PSC CIBA refused: %s", exc.reason)
+            return JSONResponse({"status": "refused", "message": text("psc_failed")})
+        if login is None:
+            return JSONResponse({"status": "pending"})
+        session.data.pop("ciba", None)
+        outcome = self.doors.psc.login(session, login)
+        if isinstance(outcome, SignedIn):
+            answer = JSONResponse({"status": "approved", "redirect": "/accueil"})
+            return self.site.set_cookie(answer, outcome.session_id)
+        return JSONResponse({"status": "refused", "message": outcome.message})
 
     # --- the CPS door: two calls of the page's script ---
 

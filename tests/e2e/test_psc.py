@@ -133,3 +133,38 @@ def test_e_cps_refused_and_expired(
     page.click("#ecps-login")
     page.wait_for_selector("#expired:not([hidden])", timeout=15000)
     assert "La demande a expiré" in page.inner_text("#expired")
+
+
+@pytest.mark.parametrize("answer", ["approuver", "refuser", "expirer"])
+def test_remote_authentication_ciba(
+    browser: Any,
+    psc_portal: tuple[PortalServer, str],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+) -> None:
+    """CIBA poll mode end to end: the portal's server asks the provider, the professional
+    answers on the phone (or lets the request expire), the portal's page follows."""
+    import mocks.psc.ecps as ecps
+
+    monkeypatch.setattr(ecps, "POLL_INTERVAL", 1)
+    if answer == "expirer":
+        monkeypatch.setattr(ecps, "REQUEST_LIFETIME", 2)
+    site, provider = psc_portal
+    page = browser.new_page()
+    page.goto(site.origin + "/identification")
+    page.click("#psc-remote")
+    page.fill("input[name=identifiant]", "899700075122")
+    page.click("#ciba-form button")
+    binding = page.inner_text("#binding")
+    if answer != "expirer":
+        phone = browser.new_page()
+        phone.goto(f"{provider}/ecps/telephone/899700075122")
+        assert phone.inner_text(".binding") == binding
+        phone.fill("input[name=code]", "1234")
+        phone.click(f"button[value={answer}]")
+    if answer == "approuver":
+        page.wait_for_url(site.origin + "/accueil", timeout=30000)
+        assert "CLAIRE LEFEBVRE" in page.inner_text("h1")
+    else:
+        page.wait_for_selector("#ciba-error:not(.hidden)", timeout=30000)
+        assert "n'a pas abouti" in page.inner_text("#ciba-error")

@@ -160,3 +160,21 @@ if (followed) {
     if (event.reader === followed && ["card_removed", "reader_removed"].includes(event.kind)) end();
   });
 }
+
+// PSC's "authentification déportée": the portal's server asks the provider at each call
+// whether the professional approved on the e-CPS app; the page waits the provider's interval.
+const cibaWait = document.getElementById("ciba-wait");
+if (cibaWait) {
+  const every = 1000 * Number(cibaWait.dataset.interval || 2);
+  const check = async () => {
+    try {
+      const answer = await post("/psc/deporte/etat");
+      if (answer.status === "approved") return window.location.assign(answer.redirect);
+      if (answer.status === "refused") return show("ciba-error", answer.message);
+      setTimeout(check, every);
+    } catch (error) {
+      show("ciba-error", explain(error));
+    }
+  };
+  setTimeout(check, every);
+}
