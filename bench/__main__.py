@@ -11,6 +11,7 @@ BENCHES = {
     "mute": "bench.mute",
     "pkcs11": "bench.pkcs11",
     "portal": "bench.portal",
+    "psc": "bench.psc",
     "token": "bench.token",
 }
 

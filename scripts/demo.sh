@@ -79,16 +79,24 @@ Try, from another terminal:
 Ctrl-C stops the agent and the portal; scripts/demo.sh stop stops the mock cards.
 
 The mock portal: open http://localhost:8000/identification and click
-"VOUS CONNECTER PAR CARTE CPS" (demo accounts: .venv/bin/cardkit portal accounts).
+"VOUS CONNECTER PAR CARTE CPS" (demo accounts: .venv/bin/cardkit portal accounts), or
+"Se connecter avec Pro Santé Connect" (the mock PSC provider on http://127.0.0.1:8600:
+CPS card, or e-CPS approved at http://127.0.0.1:8600/ecps/telephone/899700075122, code 1234).
 
 TXT
 portal_port=${CARDKIT_PORTAL_PORT:-8000}
+psc_port=${CARDKIT_PSC_PORT:-8600}
 portal_db="$(mktemp -d)/portal.db"
+.venv/bin/cardkit psc run --port "$psc_port" --bridge-port "$port" \
+  --client "portail:secret-portail:http://localhost:$portal_port/psc/retour" &
+psc_pid=$!
 .venv/bin/cardkit portal run --port "$portal_port" --bridge-port "$port" \
-  --store "sqlite:$portal_db" --seed demo &
+  --store "sqlite:$portal_db" --seed demo \
+  --psc "http://127.0.0.1:$psc_port/auth/realms/esante-wallet" &
 portal_pid=$!
-trap 'kill "$portal_pid" 2>/dev/null || true' EXIT
+trap 'kill "$portal_pid" "$psc_pid" 2>/dev/null || true' EXIT
 echo "portal: http://localhost:$portal_port/identification"
 export CARDKIT_TEST_MODE=1  # the scripted PIN provider is refused without it
 .venv/bin/cardkit agent run --port "$port" --allow-origin "$origin" \
-  --allow-origin "http://localhost:$portal_port" --pin-provider "scripted:$pinfile"
+  --allow-origin "http://localhost:$portal_port" --allow-origin "http://127.0.0.1:$psc_port" \
+  --pin-provider "scripted:$pinfile"

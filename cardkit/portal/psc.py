@@ -92,8 +92,12 @@ class PscClient:
         redirect_uri: str,
         *,
         timeout: float = 5.0,
+        transport: Any = None,
     ) -> None:
+        """``transport``: an httpx transport (a proxy's, or an in-process app for tests and
+        benchmarks); httpx's own by default."""
         self.issuer = issuer.rstrip("/")
+        self.transport = transport
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
@@ -111,6 +115,7 @@ class PscClient:
             redirect_uri=self.redirect_uri,
             code_challenge_method="S256",
             timeout=self.timeout,
+            **({"transport": self.transport} if self.transport is not None else {}),
         )
 
     def metadata(self) -> dict[str, Any]:

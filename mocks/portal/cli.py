@@ -76,6 +76,14 @@ def _portal(store: str, records: str, **options: Any) -> Any:
     is_flag=True,
     help="end a CPS session when its card leaves the reader",
 )
+@click.option(
+    "--psc",
+    "psc_issuer",
+    metavar="ISSUER",
+    help="offer Pro Santé Connect with this provider (e.g. cardkit psc run's "
+    "http://127.0.0.1:8600/auth/realms/esante-wallet), as client 'portail'",
+)
+@click.option("--psc-secret", default="secret-portail", show_default=True)
 def portal_run(
     *,
     port: int,
@@ -86,6 +94,8 @@ def portal_run(
     seed: str,
     revocation: str,
     session_follows_card: bool,
+    psc_issuer: str | None,
+    psc_secret: str,
 ) -> None:
     """Serve the portal on http://localhost:PORT (a loopback origin the bridge accepts)."""
     import uvicorn
@@ -101,6 +111,8 @@ def portal_run(
         revocation=RevocationPolicy(revocation),
         session_follows_card=session_follows_card,
         demo=seed == "demo",
+        psc_issuer=psc_issuer,
+        psc_client_secret=psc_secret,
     )
     if seed == "demo":
         seed_demo(app.state.site.doors)
