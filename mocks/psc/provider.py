@@ -288,6 +288,8 @@ def create_provider(config: ProviderConfig) -> Flask:
         try:
             server.get_consent_grant(end_user=None)
         except OAuth2Error as error:
+            if getattr(error, "redirect_uri", None):  # the portal hears it (login_required...)
+                return server.handle_error_response(None, error)
             return refused_page(error.description or error.error, 400)
         if request.method == "GET":
             challenge = Challenge.new()

@@ -318,3 +318,21 @@ def test_ciba_refused_and_expired(
     late = backchannel(provider, login_hint="899700075122").json()["auth_req_id"]
     time.sleep(0.6)
     assert poll(provider, late).json()["error"] == "expired_token"
+
+
+def test_prompt_none_and_a_foreign_code(provider: Provider) -> None:
+    """No provider session here (no single sign-on in the mock): ``prompt=none`` comes back
+    ``login_required``; a code issued to one portal is refused to another."""
+    psc = client_for(provider)
+    url, pending = psc.begin()
+    answer = httpx.get(url + "&prompt=none")
+    assert answer.status_code == 302
+    back = parse_qs(urlsplit(answer.headers["location"]).query)
+    assert back["error"] == ["login_required"] and back["state"] == [pending.state]
+    params = log_in_with_card(provider, url)
+    other = client_for(provider, "portail-jwt")
+    with pytest.raises(PscRefused) as foreign:
+        other.finish(params, pending)
+    assert foreign.value.reason in {"invalid_grant", "invalid_client"}
+    with pytest.raises(PscRefused, match="invalid_grant"):  # and it was taken: gone
+        psc.finish(params, pending)
