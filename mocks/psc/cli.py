@@ -6,7 +6,7 @@ import click
 
 from cardkit.pcsc_bridge.contract import DEFAULT_PORT
 from mocks.psc.model import REALM, Client
-from mocks.psc.provider import ProviderConfig, create_provider
+from mocks.psc.provider import AccessLog, ProviderConfig, create_provider
 
 
 @click.group("psc")
@@ -39,8 +39,16 @@ def _client(spec: str) -> Client:
 )
 @click.option("--bridge-port", type=int, default=DEFAULT_PORT, show_default=True)
 @click.option("--redis", "redis_url", help="redis://... to share the state between processes")
-def psc_run(
-    port: int, base: str | None, clients: tuple[str, ...], bridge_port: int, redis_url: str | None
+@click.option("--token-lifetime", type=int, default=120, show_default=True, help="seconds")
+@click.option("--refresh-lifetime", type=int, default=1800, show_default=True, help="seconds")
+def psc_run(  # noqa: PLR0917 - click passes the options
+    port: int,
+    base: str | None,
+    clients: tuple[str, ...],
+    bridge_port: int,
+    redis_url: str | None,
+    token_lifetime: int,
+    refresh_lifetime: int,
 ) -> None:
     """Serve the provider on loopback until stopped."""
     from werkzeug.serving import run_simple
@@ -50,6 +58,9 @@ def psc_run(
         [_client(c) for c in clients],
         bridge_port=bridge_port,
         redis_url=redis_url,
+        access_token_lifetime=token_lifetime,
+        id_token_lifetime=token_lifetime,
+        refresh_token_lifetime=refresh_lifetime,
     )
     click.echo(f"mock PSC provider: issuer {config.issuer.rstrip('/')}{REALM}", err=True)
-    run_simple("127.0.0.1", port, create_provider(config), threaded=True)
+    run_simple("127.0.0.1", port, create_provider(config), threaded=True, request_handler=AccessLog)

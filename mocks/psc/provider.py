@@ -33,6 +33,7 @@ from authlib.oidc.core import UserInfo, UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from flask import Flask, Response, g, jsonify, make_response, redirect, request
 from joserfc.jwk import KeySet, RSAKey
+from werkzeug.serving import WSGIRequestHandler
 
 from cardkit.auth import (
     Challenge,
@@ -82,6 +83,13 @@ class ProviderConfig:
     code_lifetime: int = 60
     #: Where the provider keeps its state: ``redis://...`` for several processes.
     redis_url: str | None = None
+
+
+class AccessLog(WSGIRequestHandler):
+    """werkzeug's access log without query strings: a logout carries the ID token there."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
 
 
 def create_provider(config: ProviderConfig) -> Flask:
@@ -334,8 +342,7 @@ def create_provider(config: ProviderConfig) -> Flask:
     @app.get(OIDC + "/logout")
     def logout() -> Any:
         target = request.args.get("post_logout_redirect_uri", "")
-        allowed = {uri.rsplit("/", 1)[0] for c in clients.values() for uri in c.redirect_uris}
-        if target and target.rsplit("/", 1)[0] in allowed:
+        if target and "{0.scheme}://{0.netloc}".format(urlsplit(target)) in return_origins:
             return redirect(target)
         return refused_page("déconnecté", 200)
 

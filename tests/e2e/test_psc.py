@@ -14,9 +14,10 @@ from werkzeug.serving import make_server
 from mocks.harness import AgentProcess, CardProcess, PortalServer, free_port, portal_origin
 from mocks.harness import start_portal as start_portal_server
 from mocks.psc.model import REALM, Client
-from mocks.psc.provider import ProviderConfig, create_provider
+from mocks.psc.provider import AccessLog, ProviderConfig, create_provider
 
 SECRET = "secret-du-portail"
+NATIONAL_ID = "899700075122"  # the mock CPS doctor's (8 + RPPS)
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def psc_portal(
     client = Client("portail", SECRET, [portal + "/psc/retour"])
     running = agent(origins=(portal, provider_origin))
     app = create_provider(ProviderConfig(provider_origin, [client], bridge_port=running.port))
-    server = make_server("127.0.0.1", provider_port, app, threaded=True)
+    server = make_server("127.0.0.1", provider_port, app, threaded=True, request_handler=AccessLog)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     site = start_portal_server(
         portal_port,
@@ -92,21 +93,31 @@ def test_a_replayed_return_is_refused(
     assert page.url.endswith("/identification")
 
 
+def start_e_cps(browser: Any, site: PortalServer) -> Any:
+    """At the portal, PSC, then e-CPS at the provider: the page that waits for the phone."""
+    page = browser.new_page()
+    page.goto(site.origin + "/identification")
+    page.click("#psc-login")
+    page.fill("input[name=ecps_hint]", NATIONAL_ID)
+    page.click("#ecps-login")
+    return page
+
+
+def answer_on_phone(browser: Any, provider: str, binding: str, action: str) -> None:
+    """The professional's phone: the request with the same binding code, answered."""
+    phone = browser.new_page()
+    phone.goto(f"{provider}/ecps/telephone/{NATIONAL_ID}")
+    assert phone.inner_text(".binding") == binding
+    phone.fill("input[name=code]", "1234")
+    phone.click(f"button[value={action}]")
+
+
 def test_e_cps_approved_from_the_phone(browser: Any, psc_portal: tuple[PortalServer, str]) -> None:
     """The professional picks e-CPS at the provider, approves on the phone (a second page,
     showing the same binding code), and the portal's page goes on by itself."""
     site, provider = psc_portal
-    page = browser.new_page()
-    page.goto(site.origin + "/identification")
-    page.click("#psc-login")
-    page.fill("input[name=ecps_hint]", "899700075122")
-    page.click("#ecps-login")
-    binding = page.inner_text("#binding")
-    phone = browser.new_page()
-    phone.goto(f"{provider}/ecps/telephone/899700075122")
-    assert phone.inner_text(".binding") == binding
-    phone.fill("input[name=code]", "1234")
-    phone.click("button[value=approuver]")
+    page = start_e_cps(browser, site)
+    answer_on_phone(browser, provider, page.inner_text("#binding"), "approuver")
     page.wait_for_url(site.origin + "/accueil", timeout=30000)
     assert "CLAIRE LEFEBVRE" in page.inner_text("h1")
 
@@ -117,14 +128,8 @@ def test_e_cps_refused_and_expired(
     import mocks.psc.ecps as ecps
 
     site, provider = psc_portal
-    page = browser.new_page()
-    page.goto(site.origin + "/identification")
-    page.click("#psc-login")
-    page.fill("input[name=ecps_hint]", "899700075122")
-    page.click("#ecps-login")
-    phone = browser.new_page()
-    phone.goto(f"{provider}/ecps/telephone/899700075122")
-    phone.click("button[value=refuser]")
+    page = start_e_cps(browser, site)
+    answer_on_phone(browser, provider, page.inner_text("#binding"), "refuser")
     page.wait_for_url(site.origin + "/psc/retour*", timeout=30000)
     assert "La connexion par Pro Santé Connect n'a pas abouti" in page.inner_text("body")
     monkeypatch.setattr(ecps, "REQUEST_LIFETIME", 1)
@@ -153,15 +158,10 @@ def test_remote_authentication_ciba(
     page = browser.new_page()
     page.goto(site.origin + "/identification")
     page.click("#psc-remote")
-    page.fill("input[name=identifiant]", "899700075122")
+    page.fill("input[name=identifiant]", NATIONAL_ID)
     page.click("#ciba-form button")
-    binding = page.inner_text("#binding")
     if answer != "expirer":
-        phone = browser.new_page()
-        phone.goto(f"{provider}/ecps/telephone/899700075122")
-        assert phone.inner_text(".binding") == binding
-        phone.fill("input[name=code]", "1234")
-        phone.click(f"button[value={answer}]")
+        answer_on_phone(browser, provider, page.inner_text("#binding"), answer)
     if answer == "approuver":
         page.wait_for_url(site.origin + "/accueil", timeout=30000)
         assert "CLAIRE LEFEBVRE" in page.inner_text("h1")

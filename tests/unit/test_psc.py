@@ -19,7 +19,7 @@ from cardkit.portal.psc import ACR, DISCOVERY_PATH, PscClient, PscPending, PscRe
 from mocks import pki
 from mocks.harness import free_port
 from mocks.psc.model import REALM, Client
-from mocks.psc.provider import ProviderConfig, create_provider
+from mocks.psc.provider import AccessLog, ProviderConfig, create_provider
 from mocks.tokens import rsa_signer
 
 REDIRECT = "https://portal.example/psc/retour"
@@ -44,7 +44,7 @@ def provider() -> Iterator[Provider]:
         Client("portail-jwt", "secret-jwt", [REDIRECT], signed_userinfo=True),
     ]
     app = create_provider(ProviderConfig(base, clients))
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=AccessLog)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield Provider(base, app)
@@ -223,9 +223,13 @@ def test_no_token_in_the_logs(provider: Provider, caplog: pytest.LogCaptureFixtu
     url, pending = psc.begin()
     params = log_in_with_card(provider, url)
     login = psc.finish(params, pending)
-    # Everything logged, the HTTP transport's own debug traces (httpcore: headers as sent,
-    # which a deployment never runs with) aside.
-    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpcore"))
+    httpx.get(psc.logout_url(login.id_token, "https://portal.example/"))  # the token in a URL
+    # Everything the provider and the portal's client logged. The HTTP client library's own
+    # lines are left out: the test's stand-in browser logs the URLs it visits (a logout URL
+    # carries the ID token, as the browser's history does), and httpcore traces headers.
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.split(".")[0] not in {"httpx", "httpcore"}
+    )
     assert params["code"] not in logged and login.id_token not in logged
     assert login.id_token.split(".")[2] not in logged
 
@@ -336,3 +340,16 @@ def test_prompt_none_and_a_foreign_code(provider: Provider) -> None:
     assert foreign.value.reason in {"invalid_grant", "invalid_client"}
     with pytest.raises(PscRefused, match="invalid_grant"):  # and it was taken: gone
         psc.finish(params, pending)
+
+
+def test_end_session(provider: Provider) -> None:
+    """Logout returns only to a registered portal's address."""
+    psc = client_for(provider)
+    url, pending = psc.begin()
+    login = psc.finish(log_in_with_card(provider, url), pending)
+    back = psc.logout_url(login.id_token, "https://portal.example/identification")
+    answer = httpx.get(back)
+    assert answer.status_code == 302
+    assert answer.headers["location"] == "https://portal.example/identification"
+    elsewhere = psc.logout_url(login.id_token, "https://evil.example/identification")
+    assert httpx.get(elsewhere).status_code == 200  # shown there, sent nowhere
