@@ -32,6 +32,10 @@ class CardWork(Protocol):
 
     def reset(self, reader: str) -> None: ...
 
+    def forget(self, reader: str) -> None:
+        """The reader is gone: whatever was kept for it goes too."""
+        ...
+
     def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
         self,
         reader: str,
@@ -109,6 +113,14 @@ class ReaderWorkers:
             ),
         )
 
+    def forget(self, reader: str) -> None:
+        """A reader unplugged takes its worker with it (ended in the background: the reader
+        monitor, which tells, must not wait for a process to end)."""
+        with self._guard:
+            worker = self._workers.pop(reader, None)
+        if worker is not None:
+            threading.Thread(target=worker.stop, name="worker-stop", daemon=True).start()
+
     def stop(self) -> None:
         with self._guard:
             workers = list(self._workers.values())
@@ -158,6 +170,9 @@ class InProcessCardWork:
         if self.signer is None:
             raise RuntimeError("no PKCS#11 side in this test")
         return self.signer.create_token(reader, pin, origin, nonce, certificate, wire_format)
+
+    def forget(self, reader: str) -> None:
+        pass
 
     def stop(self) -> None:
         pass

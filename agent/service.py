@@ -54,6 +54,7 @@ from cardkit.pcsc_bridge.contract import (
 )
 from cardkit.transport import (
     CardEvent,
+    EventKind,
     ReaderBackend,
     ReaderBusy,
     ReaderMonitor,
@@ -118,6 +119,8 @@ class AgentService:
     # --- events ---
 
     def _on_event(self, event: CardEvent) -> None:
+        if event.kind is EventKind.READER_REMOVED:
+            self.work.forget(event.reader)
         payload: EventPayload = {
             "kind": event.kind.value,
             "reader": event.reader,

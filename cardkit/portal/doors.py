@@ -73,6 +73,8 @@ _LOGIN_EVENTS = {
     "password": EventKind.PASSWORD_LOGIN,
     "psc": EventKind.PSC_LOGIN,
 }
+_BY_CARD = EventKind.UNBLOCKED_BY_CARD
+_UNBLOCK_EVENTS = {"psc": EventKind.UNBLOCKED_BY_PSC}
 PURGE_EVERY = 60.0  # seconds between purges of expired sessions, challenges and links
 MAX_IDENTIFIER = 254
 
@@ -179,7 +181,7 @@ class Doors:
         stores = self.stores
         with stores.db.transaction():
             if unblock and self.lockout.release(account.key, now):
-                stores.journal.record(account.key, EventKind.UNBLOCKED_BY_CARD, now)
+                stores.journal.record(account.key, _UNBLOCK_EVENTS.get(via, _BY_CARD), now)
             if not recorded:
                 account = stores.accounts.record_login(account, now)
             kind = _LOGIN_EVENTS.get(via)

@@ -25,6 +25,7 @@ class EventKind(Enum):
     EMAIL_CHANGED = "email_changed"
     ACCOUNT_BLOCKED = "account_blocked"
     UNBLOCKED_BY_CARD = "unblocked_by_card"
+    UNBLOCKED_BY_PSC = "unblocked_by_psc"
     ACCOUNT_CREATED = "account_created"
 
     @property

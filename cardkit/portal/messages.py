@@ -141,6 +141,7 @@ MESSAGES: dict[str, str] = {
     "event_email_changed": "E-mail address changed",
     "event_account_blocked": "Account blocked",
     "event_unblocked_by_card": "Account unblocked by CPS card",
+    "event_unblocked_by_psc": "Account unblocked by Pro Santé Connect",
     "event_account_created": "Account created",
     # --- the bridge, as the page script reports it ---
     "agent_not_running": "The card reading software does not answer: check that it is "

@@ -211,8 +211,9 @@ class PcscConnection:
 
     def _in_use(self) -> ReaderBusy:
         return ReaderBusy(
-            f"{self._reader!r} is in use by another program (it has kept the card for more "
-            f"than {self.lock_timeout:g} s)"
+            f"{self._reader!r} is in use by another program, or its card stopped answering "
+            f"(held for more than {self.lock_timeout:g} s: if no program uses it, take the "
+            "card out and insert it again)"
         )
 
     def _connect(self) -> tuple[int, Any, int]:

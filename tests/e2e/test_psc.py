@@ -67,7 +67,8 @@ def test_psc_login_with_the_cps_card_unblocks_the_account(
     assert "CLAIRE LEFEBVRE" in page.inner_text("h1")
     page.goto(site.origin + "/compte/evenements")
     events = page.inner_text("#events")
-    assert "Connexion par Pro Santé Connect" in events and "Compte débloqué" in events
+    assert "Connexion par Pro Santé Connect" in events
+    assert "Compte débloqué par Pro Santé Connect" in events
 
 
 def test_a_replayed_return_is_refused(

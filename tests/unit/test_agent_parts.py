@@ -215,3 +215,29 @@ def test_pinpad_provider_delegates_questions(monkeypatch: pytest.MonkeyPatch) ->
     provider = prompt_from_spec("pinpad")
     assert provider.uses_pinpad and provider.name == "pinpad"
     assert isinstance(provider, PinpadPrompt) and provider.ui.name == "console"
+
+
+def test_a_reader_unplugged_ends_its_worker(tmp_path: Path) -> None:
+    """The agent keeps one card worker per reader; a reader that goes takes its own."""
+    import os
+    import time
+
+    from agent.cardwork import ReaderWorkers
+
+    workers = ReaderWorkers(tmp_path / "no-module.so")
+    worker = workers.worker("Lecteur A")
+    worker.run("reset_card", "Lecteur A", limit=60)  # starts the process (no card: a no-op)
+    pid = worker.pid
+    assert pid is not None
+    workers.forget("Lecteur A")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the worker of the unplugged reader still runs")
+    assert workers.worker("Lecteur A") is not worker  # a new one, should the reader return
+    workers.stop()
