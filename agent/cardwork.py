@@ -9,6 +9,7 @@ In-process tests run the same jobs against mock cards (:class:`InProcessCardWork
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -21,6 +22,20 @@ from cardkit.worker import CardWorker
 #: Seconds a person may take to type the PIN on a reader's PIN pad (readers give up after
 #: 30 to 60 s themselves): the token job's limit then allows for it.
 PINPAD_ENTRY = 90.0
+
+
+@dataclass(frozen=True)
+class Login:
+    """What a card login signs, as the bridge has it: this origin's challenge, with the PIN
+    (None: typed on the reader's pad) and the certificate the card's face carries (DER: it
+    picks the key)."""
+
+    reader: str
+    pin: str | None = field(repr=False)
+    origin: str
+    nonce: str
+    certificate: bytes | None
+    wire_format: str = "cardkit:1"
 
 
 class CardWork(Protocol):
@@ -36,15 +51,7 @@ class CardWork(Protocol):
         """The reader is gone: whatever was kept for it goes too."""
         ...
 
-    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
-        self,
-        reader: str,
-        pin: str | None,
-        origin: str,
-        nonce: str,
-        certificate: bytes | None,
-        wire_format: str = "cardkit:1",
-    ) -> TokenPayload | WebEidTokenPayload: ...
+    def create_token(self, login: Login) -> TokenPayload | WebEidTokenPayload: ...
 
     def stop(self) -> None: ...
 
@@ -89,27 +96,19 @@ class ReaderWorkers:
     def reset(self, reader: str) -> None:
         self.worker(reader).run("reset_card", reader, limit=apdu_job_limit())
 
-    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
-        self,
-        reader: str,
-        pin: str | None,
-        origin: str,
-        nonce: str,
-        certificate: bytes | None,
-        wire_format: str = "cardkit:1",
-    ) -> TokenPayload | WebEidTokenPayload:
+    def create_token(self, login: Login) -> TokenPayload | WebEidTokenPayload:
         return cast(
             TokenPayload | WebEidTokenPayload,
-            self.worker(reader).run(
+            self.worker(login.reader).run(
                 "login_token",
-                reader,
-                limit=token_limit(pin),
+                login.reader,
+                limit=token_limit(login.pin),
                 module_path=str(self.module_path),
-                pin=pin,
-                origin=origin,
-                nonce=nonce,
-                certificate=certificate,
-                wire_format=wire_format,
+                pin=login.pin,
+                origin=login.origin,
+                nonce=login.nonce,
+                certificate=login.certificate,
+                wire_format=login.wire_format,
             ),
         )
 
@@ -130,15 +129,7 @@ class ReaderWorkers:
 
 
 class TokenMaker(Protocol):
-    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
-        self,
-        reader: str,
-        pin: str | None,
-        origin: str,
-        nonce: str,
-        certificate: bytes | None,
-        wire_format: str = "cardkit:1",
-    ) -> TokenPayload | WebEidTokenPayload: ...
+    def create_token(self, login: Login) -> TokenPayload | WebEidTokenPayload: ...
 
 
 class InProcessCardWork:
@@ -158,18 +149,10 @@ class InProcessCardWork:
     def reset(self, reader: str) -> None:
         guarded(lambda: reset_card(self.backend, reader))
 
-    def create_token(  # noqa: PLR0917 - the login's inputs, as the bridge has them
-        self,
-        reader: str,
-        pin: str | None,
-        origin: str,
-        nonce: str,
-        certificate: bytes | None,
-        wire_format: str = "cardkit:1",
-    ) -> TokenPayload | WebEidTokenPayload:
+    def create_token(self, login: Login) -> TokenPayload | WebEidTokenPayload:
         if self.signer is None:
             raise RuntimeError("no PKCS#11 side in this test")
-        return self.signer.create_token(reader, pin, origin, nonce, certificate, wire_format)
+        return self.signer.create_token(login)
 
     def forget(self, reader: str) -> None:
         pass

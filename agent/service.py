@@ -22,13 +22,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from agent.audit import AuditLog
-from agent.cardwork import CardWork
+from agent.cardwork import CardWork, Login
 from agent.consent import ConsentStore
 from agent.prompt import PinRequest, UserPrompt
 from cardkit import __version__
 from cardkit.atr import CardFamily, identify
 from cardkit.auth import webeid
-from cardkit.auth.challenge import check_nonce
 from cardkit.auth.token import FORMAT as CARDKIT_FORMAT
 from cardkit.errors import (
     AgentBusy,
@@ -179,8 +178,12 @@ class AgentService:
     # --- shared steps ---
 
     def _lock_for(self, reader: str) -> threading.Lock:
+        return self._lock_in(self._locks, reader)
+
+    def _lock_in(self, table: dict[str, threading.Lock], name: str) -> threading.Lock:
+        """``table``'s lock for ``name``, made at its first use."""
         with self._locks_guard:
-            return self._locks.setdefault(reader, threading.Lock())
+            return table.setdefault(name, threading.Lock())
 
     @contextmanager
     def _reader(self, reader: str) -> Iterator[None]:
@@ -199,9 +202,7 @@ class AgentService:
         race each other; a decision, once recorded, is what every request sees."""
         action = str(row.consent)
         if self.consent.decision(origin, action) is None:
-            with self._locks_guard:
-                question = self._questions.setdefault(origin, threading.Lock())
-            with question:
+            with self._lock_in(self._questions, origin):
                 if self.consent.decision(origin, action) is None:
                     allowed = self.prompt.ask_consent(origin, CONSENT_QUESTIONS[action])
                     self.consent.record(origin, action, allowed)
@@ -226,8 +227,7 @@ class AgentService:
         gets ``busy`` for the others, not a pile of dialogs), and after a cancel the same
         cooldown as a cancelled PIN prompt, so that cancelling costs the page something."""
         self._check_cooldown(origin)
-        with self._locks_guard:
-            question = self._choosers.setdefault(origin, threading.Lock())
+        question = self._lock_in(self._choosers, origin)
         if not question.acquire(blocking=False):
             raise ReaderBusy("this site already asks which card to use")
         try:
@@ -283,10 +283,7 @@ class AgentService:
         wire = format or CARDKIT_FORMAT
         with self._audited("auth", origin, AUTH.path) as audit:
             audit["format"] = wire
-            if wire == webeid.FORMAT:
-                webeid.check_nonce(nonce)
-            else:
-                check_nonce(nonce)
+            webeid.check_login_nonce(nonce, wire)
             self._check_cooldown(origin)
             self._check_consent(origin, AUTH)
             reader = self._pick(origin, CardFamily.CPS, card)
@@ -296,12 +293,17 @@ class AgentService:
                 if face["blocked"]:
                     raise PinBlocked("the PIN is blocked")
                 request = PinRequest(origin, "votre identification", reader, face["tries_left"])
-                pin = self._collect_pin(request, face["pinpad"])
+                login = Login(
+                    reader,
+                    self._collect_pin(request, face["pinpad"]),
+                    origin,
+                    nonce,
+                    face["certificate"],
+                    wire,
+                )
                 stalled = False
                 try:
-                    return self.work.create_token(
-                        reader, pin, origin, nonce, face["certificate"], wire
-                    )
+                    return self.work.create_token(login)
                 except WrongPin:
                     self._start_cooldown(origin)
                     raise
@@ -309,7 +311,7 @@ class AgentService:
                     stalled = True
                     raise
                 finally:
-                    pin = None
+                    del login  # and the PIN with it
                     if stalled:  # the answer need not wait for a card that may never answer
                         threading.Thread(
                             target=self._forget_pin, args=(reader,), name="reset", daemon=True

@@ -130,7 +130,7 @@ def run(n: int, auth_n: int) -> dict[str, object]:
             answer.read()
             assert answer.status == 200, answer.status
 
-        from agent.cardwork import ReaderWorkers
+        from agent.cardwork import Login, ReaderWorkers
 
         workers = ReaderWorkers(Path(module))
         stack.callback(workers.stop)
@@ -138,7 +138,8 @@ def run(n: int, auth_n: int) -> dict[str, object]:
         def card_work() -> None:
             """What the agent has its reader's worker do for one login."""
             face = workers.face(reader)
-            workers.create_token(reader, "1234", ORIGIN, Challenge.new().nonce, face["certificate"])
+            login = Login(reader, "1234", ORIGIN, Challenge.new().nonce, face["certificate"])
+            workers.create_token(login)
             workers.reset(reader)
 
         # The first round: consent and each worker's module load, once.

@@ -8,6 +8,8 @@ very same steps in its worker processes that its in-process tests run against mo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cardkit.auth.token import FORMAT as CARDKIT_FORMAT
@@ -69,16 +71,14 @@ def login_token(  # noqa: PLR0917 - the login's inputs, as the bridge receives t
 ) -> dict[str, Any]:
     """A login token (``wire_format``: ``cardkit:1`` or ``web-eid:1.0``) signed through the
     PKCS#11 module; ``certificate`` (DER) is the one the card's face carries, which picks
-    the key. A wrong PIN comes back with the tries
-    the card says are left; a vague middleware failure, with what PC/SC says happened."""
+    the key."""
     from cryptography import x509
 
     from cardkit.algorithms import Algorithm
     from cardkit.auth.card_login import create_login_token
-    from cardkit.cps.card import with_tries_left
 
-    try:
-        created = create_login_token(
+    with _middleware_errors(backend, reader):
+        return create_login_token(
             _module(module_path),
             reader,
             pin,
@@ -88,11 +88,6 @@ def login_token(  # noqa: PLR0917 - the login's inputs, as the bridge receives t
             x509.load_der_x509_certificate(certificate) if certificate else None,
             wire_format,
         )
-    except WrongPin as exc:
-        raise with_tries_left(exc, backend, reader) from None
-    except CardkitError as exc:
-        raise explain_failure(exc, backend, reader) from exc
-    return created
 
 
 def sign_data(  # noqa: PLR0917 - what ``cardkit sign`` passes
@@ -109,17 +104,28 @@ def sign_data(  # noqa: PLR0917 - what ``cardkit sign`` passes
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from cardkit.algorithms import Algorithm
-    from cardkit.cps.card import with_tries_left
     from cardkit.cps.pkcs11 import authentication_key
 
     expected = x509.load_der_x509_certificate(certificate) if certificate else None
+    with (
+        _middleware_errors(backend, reader),
+        authentication_key(_module(module_path), reader, pin, expected) as (token, pair),
+    ):
+        signature = token.sign(pair, data, Algorithm(algorithm))
+        return {
+            "signature": signature,
+            "certificate": pair.certificate.public_bytes(Encoding.DER),
+        }
+
+
+@contextmanager
+def _middleware_errors(backend: ReaderBackend, reader: str) -> Iterator[None]:
+    """What a PKCS#11 failure really was: a wrong PIN with the tries the card says are left
+    (middleware may hide them), a vague error with what PC/SC says happened."""
+    from cardkit.cps.card import with_tries_left
+
     try:
-        with authentication_key(_module(module_path), reader, pin, expected) as (token, pair):
-            signature = token.sign(pair, data, Algorithm(algorithm))
-            return {
-                "signature": signature,
-                "certificate": pair.certificate.public_bytes(Encoding.DER),
-            }
+        yield
     except WrongPin as exc:
         raise with_tries_left(exc, backend, reader) from None
     except CardkitError as exc:

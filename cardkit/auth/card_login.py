@@ -8,7 +8,6 @@ from cryptography import x509
 
 from cardkit.algorithms import Algorithm
 from cardkit.auth import webeid
-from cardkit.auth.challenge import check_nonce
 from cardkit.auth.origin import normalize_origin
 from cardkit.auth.token import FORMAT, AuthToken, create_token
 from cardkit.cps.pkcs11 import authentication_key
@@ -30,12 +29,7 @@ def create_login_token(  # noqa: PLR0917 - each is a distinct input of the login
     (:mod:`cardkit.auth.webeid`), whose signed input is the same for RS256. The origin and
     the nonce are checked before any PIN is presented; one C_Login, never a retry."""
     origin = normalize_origin(origin)
-    if wire_format == webeid.FORMAT:
-        webeid.check_nonce(nonce)
-    elif wire_format == FORMAT:
-        check_nonce(nonce)
-    else:
-        raise webeid.WebEidError(f"token format is {FORMAT} or {webeid.FORMAT}")
+    webeid.check_login_nonce(nonce, wire_format)
     with authentication_key(module, reader, pin, expected) as (token, pair):
 
         def sign(data: bytes) -> bytes:

@@ -35,9 +35,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from cardkit import __version__
+from cardkit.auth.challenge import check_nonce as check_cardkit_nonce
 from cardkit.auth.lenient import Certificate, asn1_of
 from cardkit.auth.origin import OriginError, normalize_origin
 from cardkit.auth.rejection import TokenRejected
+from cardkit.auth.token import FORMAT as CARDKIT_FORMAT
 from cardkit.errors import CardkitError
 from cardkit.identity import fingerprint
 
@@ -99,6 +101,17 @@ def check_nonce(nonce: str) -> None:
         raise WebEidError(
             f"a Web eID nonce is {NONCE_MIN} to {NONCE_MAX} base64 characters, got {len(nonce)}"
         )
+
+
+def check_login_nonce(nonce: str, wire_format: str) -> None:
+    """The nonce as the token format asks it, checked before any PIN is asked: Web eID's (44
+    to 128 base64 characters) or cardkit's (base64url, 32 random bytes or more)."""
+    if wire_format == FORMAT:
+        check_nonce(nonce)
+    elif wire_format == CARDKIT_FORMAT:
+        check_cardkit_nonce(nonce)
+    else:
+        raise WebEidError(f"token format is {CARDKIT_FORMAT} or {FORMAT}")
 
 
 def signed_input(origin: str, nonce: str, algorithm: str) -> bytes:

@@ -21,7 +21,6 @@ from cardkit.auth import (
     normalize_origin,
     webeid,
 )
-from cardkit.auth.challenge import check_nonce
 from cardkit.auth.trust import load_trust
 from cardkit.cli._base import (
     State,
@@ -71,10 +70,7 @@ def token_create(  # noqa: PLR0917
 ) -> None:
     """Sign ORIGIN's challenge with the inserted card; prints the token (JSON)."""
     origin = normalize_origin(origin)  # refuse before the PIN is even asked
-    if wire_format == webeid.FORMAT:
-        webeid.check_nonce(nonce)
-    else:
-        check_nonce(nonce)
+    webeid.check_login_nonce(nonce, wire_format)
     card = pkcs11_card(state, reader, module_path)
     pin = read_secret("PIN", pin_stdin)
     created = card.run(

@@ -22,7 +22,7 @@ from cardkit.portal import (
 )
 from cardkit.portal.messages import text
 from cardkit.portal.outbox import Channel
-from cardkit.portal.psc import PscPending, PscRefused
+from cardkit.portal.psc import PscClient, PscPending, PscRefused
 from cardkit.vitale.nir import Nir, NirError
 from mocks.portal.site import Site, french_time
 
@@ -68,10 +68,14 @@ class Login:
 
     # --- the Pro Santé Connect door: to the provider, and back ---
 
-    async def psc_start(self, request: Request) -> Response:
-        psc = self.site.psc
-        if psc is None:
+    def _psc(self) -> PscClient:
+        """The portal's PSC registration; without one, there is no PSC door at all."""
+        if self.site.psc is None:
             raise HTTPException(404)
+        return self.site.psc
+
+    async def psc_start(self, request: Request) -> Response:
+        psc = self._psc()
         session = self.site.session_of(request)
         url, pending = await anyio.to_thread.run_sync(psc.begin)
         # A new session id for what only this browser may finish (state, nonce, verifier).
@@ -81,9 +85,7 @@ class Login:
         return self.site.redirect(url, sid)
 
     async def psc_return(self, request: Request) -> Response:
-        psc = self.site.psc
-        if psc is None:
-            raise HTTPException(404)
+        psc = self._psc()
         session = self.site.session_of(request)
         pending = PscPending.from_dict(session.data.pop("psc", None))
         self.doors.stores.sessions.save(session.id, session.data)  # the state serves once
@@ -100,9 +102,7 @@ class Login:
     # --- PSC's "authentification déportée" (CIBA, poll mode): approved on the e-CPS app ---
 
     async def ciba_page(self, request: Request) -> Response:
-        psc = self.site.psc
-        if psc is None:
-            raise HTTPException(404)
+        psc = self._psc()
         if request.method == "GET":
             return self.site.page(request, "psc_deporte.html")
         session = self.site.session_of(request)
@@ -122,9 +122,7 @@ class Login:
         )
 
     async def ciba_state(self, request: Request) -> Response:
-        psc = self.site.psc
-        if psc is None:
-            raise HTTPException(404)
+        psc = self._psc()
         session, _body = await self.site.script_call(request)
         auth_req_id = session.data.get("ciba")
         if not isinstance(auth_req_id, str):

@@ -30,7 +30,7 @@ from authlib.oauth2.rfc6749.hooks import hooked
 from flask import Flask, Response, jsonify, make_response, redirect, request
 
 from cardkit.auth import Professional
-from cardkit.identity import fingerprint, identity_from_certificate
+from cardkit.identity import DEFAULT_TRANSPORT_POLICIES
 from mocks import pki
 from mocks.psc.model import CIBA_GRANT, Code
 from mocks.psc.state import State
@@ -59,9 +59,8 @@ def directory() -> dict[str, Professional]:
     found = {}
     for profile in ("cps-doctor", "cps-nurse", "cps-midwife", "cps4-pharmacist"):
         _key, cert = pki.card_credentials(profile, "auth")
-        who = identity_from_certificate(cert)
-        values = {k: getattr(who, k) for k in who.__dataclass_fields__}
-        found[who.national_id] = Professional(**values, certificate_sha256=fingerprint(cert))
+        who = Professional.from_certificate(cert, DEFAULT_TRANSPORT_POLICIES)
+        found[who.national_id] = who
     return found
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agent.audit import AuditLog
+from agent.cardwork import Login
 from agent.config import AgentConfig
 from agent.consent import ConsentStore
 from agent.prompt import ConsolePrompt, PinRequest, ScriptedPrompt
@@ -137,16 +138,8 @@ class FakeSigner:
         self.pins: list[str | None] = []
         self.fail: Exception | None = None
 
-    def create_token(
-        self,
-        reader: str,
-        pin: str | None,
-        origin: str,
-        nonce: str,
-        certificate: bytes | None,
-        wire_format: str = "cardkit:1",
-    ) -> Any:
-        self.pins.append(pin)
+    def create_token(self, login: Login) -> Any:
+        self.pins.append(login.pin)
         if self.fail is not None:
             raise self.fail
         return {"format": "cardkit:1"}
