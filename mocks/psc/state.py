@@ -110,6 +110,8 @@ class RedisState:
         self.challenges: NonceStore = RedisNonceStore(
             self.client, prefix=self.PREFIX + "challenge:"
         )
+        self._raw_keys: Any = None
+        self._keys: list[RSAKey] = []
         first = json.dumps([new_key().as_dict(private=True)])
         self.client.set(self.PREFIX + "keys", first, nx=True)
 
@@ -131,8 +133,13 @@ class RedisState:
         self.client.delete(self._name(kind, name))
 
     def keys(self) -> list[RSAKey]:
+        """Read at each use (another process may rotate them), parsed only when they
+        changed: every token signed asks for them."""
         raw = self.client.get(self.PREFIX + "keys")
-        return [RSAKey.import_key(k) for k in json.loads(raw)]
+        if raw != self._raw_keys:
+            self._keys = [RSAKey.import_key(k) for k in json.loads(raw)]
+            self._raw_keys = raw
+        return list(self._keys)
 
     def rotate(self) -> None:
         current = self.keys()[-1]
